@@ -1,0 +1,1 @@
+"""Baton's composition root: settings, the HTTP app, the platform relay and the CLI."""

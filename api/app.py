@@ -1,0 +1,76 @@
+"""The app factory: builds every service once and wires the routes."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.body_limit import BodyLimitMiddleware
+from api.callback_urls import Resolver, system_resolver
+from api.config import Config
+from api.errors import install_error_handlers
+from api.keys import KeyCache
+from api.metrics import Metrics, MetricsMiddleware
+from api.ratelimit import make_rate_limiter
+from api.routes import escalations, health
+from api.services import Services
+from api.settings import Settings
+from storage.clock import Clock
+from storage.database import Database
+from storage.machine import Machine
+from storage.migrate import upgrade
+
+
+def build_services(
+    settings: Settings,
+    config: Config | None = None,
+    *,
+    clock: Clock | None = None,
+    resolver: Resolver = system_resolver,
+) -> Services:
+    config = config if config is not None else settings.load_config()
+    db = Database(settings.database_url, clock=clock)
+    return Services(
+        settings=settings,
+        config=config,
+        db=db,
+        machine=Machine(db, config.customer_texts()),
+        box=settings.secret_box(),
+        limiter=make_rate_limiter(db, config.api.rate_limit),
+        metrics=Metrics(),
+        keys=KeyCache(db),
+        resolver=resolver,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """``migrate`` brings the schema up to date at start-up (``baton serve`` does)."""
+    svc = services or build_services(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade(svc.db)
+        try:
+            yield
+        finally:
+            await svc.db.dispose()
+
+    app = FastAPI(
+        title="Baton",
+        summary="Hand conversations from an AI bot to a support team in Slack, and back.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    install_error_handlers(app)
+    app.include_router(escalations.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
+    return app

@@ -1,0 +1,171 @@
+"""The ``baton`` command line."""
+
+import asyncio
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.callback_urls import UnsafeCallbackUrl, validate_for_registration
+from api.config import ConfigError
+from api.settings import Settings
+from storage.database import Database
+from storage.migrate import current_revision, head_revision, upgrade
+from storage.models import Platform
+from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
+
+app = typer.Typer(help="Baton: hand conversations from an AI bot to your team in Slack.")
+db_app = typer.Typer(help="The database schema.")
+platforms_app = typer.Typer(help="Bot platforms that send escalations.")
+app.add_typer(db_app, name="db")
+app.add_typer(platforms_app, name="platforms")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API (and Slack endpoint); brings the database schema up to date first."""
+    import uvicorn
+
+    from api.app import build_services, create_app
+    from api.logs import configure_logging
+
+    settings = _settings()
+    try:
+        services = build_services(settings)
+    except (ConfigError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    secrets = [
+        s.get_secret_value()
+        for s in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.secret_key,
+        )
+        if s is not None
+    ]
+    configure_logging(settings.log_level, secrets)
+    uvicorn.run(
+        create_app(services=services),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+
+    async def run() -> tuple[str | None, str | None]:
+        db = Database(_settings().database_url)
+        try:
+            before = await current_revision(db)
+            await upgrade(db)
+            return before, await current_revision(db)
+        finally:
+            await db.dispose()
+
+    before, after = asyncio.run(run())
+    if before == after:
+        out.print(f"The schema is up to date (revision {after}).")
+    else:
+        out.print(f"Upgraded the schema from {before or 'empty'} to {after}.")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the schema's revision and the newest one this version knows."""
+
+    async def run() -> str | None:
+        db = Database(_settings().database_url)
+        try:
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    current, head = asyncio.run(run()), head_revision()
+    out.print(f"database: {current or 'empty'}; newest: {head}")
+    if current != head:
+        raise typer.Exit(code=1)
+
+
+@platforms_app.command("add")
+def platforms_add(
+    name: Annotated[str, typer.Argument(help="A short name, e.g. acme-widget.")],
+    callback_url: Annotated[
+        str, typer.Option("--callback-url", help="Where Baton POSTs signed events.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Register a platform and print its API key and webhook secret, once."""
+    settings = _settings()
+
+    async def run() -> tuple[NewPlatform, str | None]:
+        warning = await validate_for_registration(
+            callback_url, allow_private=settings.allow_private_callbacks
+        )
+        db = Database(settings.database_url)
+        try:
+            await upgrade(db)
+            return await add_platform(db, settings.secret_box(), name, callback_url), warning
+        finally:
+            await db.dispose()
+
+    try:
+        created, warning = asyncio.run(run())
+    except (UnsafeCallbackUrl, PlatformExists, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    if warning:
+        err.print(f"[yellow]warning:[/] {warning}")
+    if as_json:
+        payload = {
+            "platform": created.platform.name,
+            "api_key": created.api_key,
+            "webhook_secret": created.webhook_secret,
+        }
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    out.print(f"Registered platform [bold]{name}[/] → {callback_url}")
+    out.print("Store these now; they are not shown again.")
+    out.print(f"  API key:        {created.api_key}", highlight=False)
+    out.print(f"  webhook secret: {created.webhook_secret}", highlight=False)
+
+
+@platforms_app.command("list")
+def platforms_list() -> None:
+    """List registered platforms (never their secrets)."""
+
+    async def run() -> list[Platform]:
+        db = Database(_settings().database_url)
+        try:
+            await upgrade(db)
+            return await list_platforms(db)
+        finally:
+            await db.dispose()
+
+    for platform in asyncio.run(run()):
+        out.print(f"{platform.name}\t{platform.callback_url}\t{platform.id}", highlight=False)
+
+
+def main() -> None:
+    app()

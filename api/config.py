@@ -1,0 +1,234 @@
+"""The ``BATON_CONFIG`` TOML file: parsed and checked once, at start-up.
+
+Every section is optional. An unknown key, a bad value or a broken template stops start-up
+with a message naming the key, e.g. ``sla.targets.urgnt: unknown priority``.
+"""
+
+import datetime as dt
+import re
+import tomllib
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from blocks.texts import KINDS, CustomerTexts, TemplateKey, TemplateProblem
+from storage.models import Priority, Reason
+
+
+class ConfigError(ValueError):
+    """A problem in the configuration file; the message names the key."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"4h"``, ``"1d"``."""
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('a duration is a string such as "90s", "15m" or "4h"')
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError(f'{value!r} is not a duration such as "90s", "15m" or "4h"')
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
+
+
+def parse_rate(value: Any) -> float:
+    """``"50/s"`` → 50.0 requests per second; ``"0"`` turns the limit off (0.0)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("a rate cannot be negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError('a rate is a string such as "50/s"')
+    if value.strip() == "0":
+        return 0.0
+    match = _RATE.match(value)
+    if match is None:
+        raise ValueError(f'{value!r} is not a rate such as "50/s" or "3000/m" ("0" = off)')
+    return float(match.group(1)) / {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSection(_Section):
+    rate_limit: Annotated[float, BeforeValidator(parse_rate)] = 50.0
+
+
+class SlackSection(_Section):
+    escalation_channel: str | None = None
+    managers_channel: str | None = None
+    oncall_group: str | None = None
+
+
+class RoutingRule(_Section):
+    """First matching rule picks the card's channel; a key left out matches everything."""
+
+    priority: list[Priority] | None = None
+    customer_channel: list[str] | None = None
+    platform: list[str] | None = None
+    reason: list[Reason] | None = None
+    slack_channel: str = Field(min_length=1)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class BusinessHours(_Section):
+    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
+    open: time = time(9, 0)
+    close: time = time(18, 0)
+
+    @field_validator("days")
+    @classmethod
+    def _known_days(cls, days: list[str]) -> list[str]:
+        unknown = [d for d in days if d not in WEEKDAYS]
+        if unknown:
+            raise ValueError(f"unknown day(s) {unknown}; use {list(WEEKDAYS)}")
+        return days
+
+    @model_validator(mode="after")
+    def _open_before_close(self) -> "BusinessHours":
+        if self.open >= self.close:
+            raise ValueError(f"open ({self.open:%H:%M}) must be before close ({self.close:%H:%M})")
+        return self
+
+
+class SlaTarget(_Section):
+    first_take: Duration | None = None
+    resolution: Duration | None = None
+
+
+class SlaSection(_Section):
+    timezone: str = "UTC"
+    at_risk: list[float] = Field(default_factory=lambda: [0.8], min_length=1)
+    business_hours: BusinessHours | None = None
+    holidays: list[date] = Field(default_factory=list)
+    targets: dict[Priority, SlaTarget] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {name!r} (use an IANA name)") from exc
+        return name
+
+    @field_validator("at_risk")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 < v < 1 for v in values):
+            raise ValueError("each at-risk threshold is a fraction between 0 and 1, e.g. 0.8")
+        return sorted(set(values))
+
+
+class SchedulerSection(_Section):
+    sla_sweep: Duration = timedelta(seconds=15)
+    inactivity_nudge: Duration | None = timedelta(minutes=10)
+
+
+class DigestSection(_Section):
+    time: dt.time = dt.time(9, 0)
+
+
+class Config(_Section):
+    api: ApiSection = ApiSection()
+    slack: SlackSection = SlackSection()
+    routing: list[RoutingRule] = Field(default_factory=list)
+    sla: SlaSection = SlaSection()
+    scheduler: SchedulerSection = SchedulerSection()
+    digest: DigestSection = DigestSection()
+    templates: dict[str, Any] = Field(default_factory=dict)
+
+    def customer_texts(self) -> CustomerTexts:
+        return CustomerTexts(template_overrides(self.templates))
+
+
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+
+
+def template_overrides(raw: dict[str, Any]) -> dict[TemplateKey, dict[str, str]]:
+    """Split ``[templates]`` into (platform, locale) → {text: source}, naming any bad key."""
+    found: dict[TemplateKey, dict[str, str]] = {}
+
+    def table(where: str, platform: str | None, locale: str | None, value: Any) -> None:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table")
+        for key, item in value.items():
+            here = f"{where}.{key}"
+            if key in KINDS:
+                if not isinstance(item, str):
+                    raise ConfigError(f"{here}: a template is a string")
+                found.setdefault(TemplateKey(platform, locale), {})[key] = item
+            elif key == "platform" and platform is None and locale is None:
+                if not isinstance(item, dict):
+                    raise ConfigError(f"{here}: expected a table of platforms")
+                for name, sub in item.items():
+                    table(f"{here}.{name}", name, None, sub)
+            elif locale is None and _LOCALE.match(key.lower()):
+                table(here, platform, key.lower(), item)
+            else:
+                raise ConfigError(
+                    f"{here}: unknown key (expected one of {list(KINDS)}, a locale such as "
+                    f"'vi', or 'platform')"
+                )
+
+    table("templates", None, None, raw)
+    return found
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in error["loc"] if p not in ("function-after",))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{where}: {message}" if where else message
+
+
+def parse_config(data: dict[str, Any], source: str = "configuration") -> Config:
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+    try:
+        config.customer_texts()
+    except (ConfigError, TemplateProblem) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path))

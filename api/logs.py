@@ -1,0 +1,56 @@
+"""Logging that cannot leak a secret: every record is scrubbed before it is written."""
+
+import logging
+import re
+from collections.abc import Iterable
+
+_PATTERNS = re.compile(
+    r"(btn_[A-Za-z0-9_\-]{6,}"
+    r"|whsec_[A-Za-z0-9+/=]{8,}"
+    r"|xox[abposer]-[A-Za-z0-9\-]+"
+    r"|xapp-[A-Za-z0-9\-]+"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]+)"
+)
+MASK = "[redacted]"
+
+
+class RedactingFilter(logging.Filter):
+    """Masks API keys, webhook secrets, Slack tokens, bearer headers and known literals."""
+
+    def __init__(self, literals: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.literals = [s for s in literals if s and len(s) >= 6]
+
+    def scrub(self, text: str) -> str:
+        for literal in self.literals:
+            text = text.replace(literal, MASK)
+        return _PATTERNS.sub(MASK, text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = self.scrub(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        if scrubbed != message or record.args:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+def install_redaction(literals: Iterable[str] = ()) -> RedactingFilter:
+    """Attach the filter to every handler of the root logger (and future ones via root)."""
+    redactor = RedactingFilter(literals)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(redactor)
+    return redactor
+
+
+def configure_logging(level: str, literals: Iterable[str] = ()) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    install_redaction(literals)

@@ -1,0 +1,257 @@
+"""The platform API: escalations, their messages and their transitions."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Query
+from fastapi.responses import JSONResponse
+
+from api.deps import PlatformDep, ServicesDep, platform_actor, resolve_agent
+from api.errors import ApiError, ErrorEnvelope
+from api.schemas import (
+    AgentAction,
+    Close,
+    CreateEscalation,
+    CustomerMessage,
+    EscalationDetailOut,
+    EscalationOut,
+    EscalationPage,
+    EventOut,
+    MessageOut,
+    Note,
+    Patch,
+    Reply,
+)
+from storage import idempotency, queries
+from storage.machine import UNSET, NewEscalation, NewMessage
+from storage.models import Priority
+from storage.public import escalation_detail, escalation_public, event_public, message_public
+
+router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    common = (401, 413, 422, 429)
+    return {s: {"model": ErrorEnvelope} for s in sorted({*common, *statuses})}
+
+
+EscalationId = Annotated[str, Path(min_length=1, max_length=64, description="esc_…")]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=EscalationOut,
+    responses={
+        200: {"model": EscalationOut, "description": "The conversation's active escalation"},
+        **_errors(409),
+    },
+)
+async def create_escalation(
+    body: CreateEscalation,
+    svc: ServicesDep,
+    owner: PlatformDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+) -> JSONResponse:
+    claim = None
+    if idempotency_key is not None:
+        fingerprint = idempotency.request_fingerprint(body.model_dump(mode="json"))
+        found = await idempotency.claim(svc.db, owner.platform_id, idempotency_key, fingerprint)
+        if isinstance(found, idempotency.StoredResponse):
+            return JSONResponse(
+                found.body, status_code=found.status_code, headers={"Idempotent-Replayed": "true"}
+            )
+        claim = found
+    try:
+        new = await _new_escalation(svc, body)
+        esc, created = await svc.machine.create(owner.platform_id, new, idempotency=claim)
+    except BaseException:
+        if claim is not None:
+            await idempotency.release(svc.db, claim)
+        raise
+    if created:
+        svc.metrics.escalations_created.inc()
+    return JSONResponse(escalation_public(esc), status_code=201 if created else 200)
+
+
+async def _new_escalation(svc: ServicesDep, body: CreateEscalation) -> NewEscalation:
+    return NewEscalation(
+        conversation_id=body.conversation_id,
+        customer=body.customer.model_dump(mode="json"),
+        reason=body.reason,
+        priority=body.priority,
+        channel=body.channel,
+        reason_detail=body.reason_detail,
+        confidence=body.confidence,
+        transcript=[
+            NewMessage(
+                role=m.role,
+                content=m.content,
+                sent_at=m.timestamp,
+                attachments=[a.model_dump(mode="json") for a in m.attachments],
+            )
+            for m in body.transcript
+        ],
+        context=body.context.model_dump(mode="json"),
+        assign_to=await resolve_agent(svc, body.assign_to) if body.assign_to else None,
+    )
+
+
+@router.get("", response_model=EscalationPage, responses=_errors())
+async def list_escalations(
+    svc: ServicesDep,
+    owner: PlatformDep,
+    status: Literal["queued", "taken", "returned", "closed", "active"] | None = None,
+    priority: Priority | None = None,
+    channel: Annotated[str | None, Query(max_length=255)] = None,
+    assignee: Annotated[str | None, Query(max_length=255)] = None,
+    conversation_id: Annotated[str | None, Query(max_length=255)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JSONResponse:
+    if assignee is not None:
+        assignee = (await resolve_agent(svc, assignee)).id
+    filters = queries.EscalationFilter(
+        status=status,
+        priority=priority,
+        channel=channel,
+        assignee=assignee,
+        conversation_id=conversation_id,
+        q=q,
+    )
+    try:
+        page = await queries.list_escalations(
+            svc.db, owner.platform_id, filters, limit=limit, cursor=cursor
+        )
+    except queries.BadCursor as exc:
+        raise ApiError(
+            422, "validation_error", f"cursor: {exc}", [{"field": "cursor", "message": str(exc)}]
+        ) from None
+    return JSONResponse(
+        {"data": [escalation_public(e) for e in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+@router.get("/{escalation_id}", response_model=EscalationDetailOut, responses=_errors(404))
+async def get_escalation(
+    escalation_id: EscalationId, svc: ServicesDep, owner: PlatformDep
+) -> JSONResponse:
+    esc = await queries.get_escalation(svc.db, owner.platform_id, escalation_id)
+    messages, events = await queries.get_history(svc.db, esc.id)
+    return JSONResponse(escalation_detail(esc, messages, events))
+
+
+@router.post(
+    "/{escalation_id}/messages",
+    status_code=201,
+    response_model=MessageOut,
+    responses={
+        200: {"model": MessageOut, "description": "A repeated external_id: the original"},
+        **_errors(404, 409),
+    },
+)
+async def add_message(
+    escalation_id: EscalationId, body: CustomerMessage, svc: ServicesDep, owner: PlatformDep
+) -> JSONResponse:
+    new = NewMessage(
+        role=body.role,
+        content=body.content,
+        sent_at=body.timestamp,
+        attachments=[a.model_dump(mode="json") for a in body.attachments],
+        external_id=body.external_id,
+    )
+    msg, created = await svc.machine.add_customer_message(owner.platform_id, escalation_id, new)
+    return JSONResponse(message_public(msg), status_code=201 if created else 200)
+
+
+@router.post("/{escalation_id}/take", response_model=EscalationOut, responses=_errors(404, 409))
+async def take(
+    escalation_id: EscalationId, body: AgentAction, svc: ServicesDep, owner: PlatformDep
+) -> JSONResponse:
+    agent = await resolve_agent(svc, body.agent)
+    esc = await svc.machine.take(owner.platform_id, escalation_id, agent)
+    svc.metrics.transitions.labels("take").inc()
+    return JSONResponse(escalation_public(esc))
+
+
+@router.post(
+    "/{escalation_id}/reply",
+    status_code=201,
+    response_model=MessageOut,
+    responses=_errors(403, 404, 409),
+)
+async def reply(
+    escalation_id: EscalationId, body: Reply, svc: ServicesDep, owner: PlatformDep
+) -> JSONResponse:
+    agent = await resolve_agent(svc, body.agent)
+    attachments = [a.model_dump(mode="json") for a in body.attachments]
+    _, msg = await svc.machine.reply(
+        owner.platform_id, escalation_id, agent, body.content, attachments
+    )
+    svc.metrics.transitions.labels("reply").inc()
+    return JSONResponse(message_public(msg), status_code=201)
+
+
+@router.post(
+    "/{escalation_id}/notes", status_code=201, response_model=EventOut, responses=_errors(404)
+)
+async def add_note(
+    escalation_id: EscalationId, body: Note, svc: ServicesDep, owner: PlatformDep
+) -> JSONResponse:
+    agent = await resolve_agent(svc, body.agent)
+    event = await svc.machine.add_note(owner.platform_id, escalation_id, agent, body.content)
+    return JSONResponse(event_public(event), status_code=201)
+
+
+@router.post(
+    "/{escalation_id}/return", response_model=EscalationOut, responses=_errors(403, 404, 409)
+)
+async def return_to_bot(
+    escalation_id: EscalationId, body: AgentAction, svc: ServicesDep, owner: PlatformDep
+) -> JSONResponse:
+    agent = await resolve_agent(svc, body.agent)
+    esc = await svc.machine.return_to_bot(owner.platform_id, escalation_id, agent)
+    svc.metrics.transitions.labels("return").inc()
+    return JSONResponse(escalation_public(esc))
+
+
+@router.post(
+    "/{escalation_id}/close", response_model=EscalationOut, responses=_errors(403, 404, 409)
+)
+async def close(
+    escalation_id: EscalationId, body: Close, svc: ServicesDep, owner: PlatformDep
+) -> JSONResponse:
+    agent = await resolve_agent(svc, body.agent)
+    esc = await svc.machine.close(
+        owner.platform_id, escalation_id, agent, body.resolution, body.note, body.keep_ai_paused
+    )
+    svc.metrics.transitions.labels("close").inc()
+    return JSONResponse(escalation_public(esc))
+
+
+@router.patch("/{escalation_id}", response_model=EscalationOut, responses=_errors(404, 409))
+async def update(
+    escalation_id: EscalationId, body: Patch, svc: ServicesDep, owner: PlatformDep
+) -> JSONResponse:
+    given = body.model_fields_set
+    if "priority" in given and body.priority is None:
+        raise ApiError(
+            422,
+            "validation_error",
+            "priority: cannot be null",
+            [{"field": "priority", "message": "cannot be null"}],
+        )
+    assignee = UNSET
+    if "assignee" in given:
+        assignee = await resolve_agent(svc, body.assignee) if body.assignee else None
+    esc = await svc.machine.update(
+        owner.platform_id,
+        escalation_id,
+        platform_actor(owner),
+        priority=body.priority if body.priority is not None else UNSET,
+        assignee=assignee,
+        note=body.note,
+    )
+    return JSONResponse(escalation_public(esc))

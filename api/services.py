@@ -1,0 +1,26 @@
+"""What the app builds once at start-up and hands to every request."""
+
+from dataclasses import dataclass, field
+
+from api.callback_urls import Resolver, system_resolver
+from api.config import Config
+from api.keys import KeyCache
+from api.metrics import Metrics
+from api.ratelimit import RateLimiter
+from api.settings import Settings
+from storage.database import Database
+from storage.machine import Machine
+from storage.sealing import SecretBox
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: Config
+    db: Database
+    machine: Machine
+    box: SecretBox
+    limiter: RateLimiter
+    metrics: Metrics
+    keys: KeyCache
+    resolver: Resolver = field(default=system_resolver)

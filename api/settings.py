@@ -1,0 +1,61 @@
+"""Settings from the environment. Where the configuration file names the same setting,
+the environment wins."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from api.config import Config, load_config
+from storage.sealing import SecretBox, load_or_create_key_file
+
+DEFAULT_DATABASE_URL = "sqlite:///baton.db"
+SLACK_API_URL = "https://slack.com/api/"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("BATON_DATABASE_URL"))
+    config_path: Path | None = Field(None, validation_alias=_env("BATON_CONFIG"))
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("BATON_SECRET_KEY"))
+    allow_private_callbacks: bool = Field(
+        False, validation_alias=_env("BATON_ALLOW_PRIVATE_CALLBACKS")
+    )
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_app_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field(SLACK_API_URL, validation_alias=_env("BATON_SLACK_API_URL"))
+    escalation_channel: str | None = Field(None, validation_alias=_env("BATON_ESCALATION_CHANNEL"))
+    managers_channel: str | None = Field(None, validation_alias=_env("BATON_MANAGERS_CHANNEL"))
+    log_level: str = Field("INFO", validation_alias=_env("BATON_LOG_LEVEL"))
+
+    def load_config(self) -> Config:
+        return load_config(self.config_path)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        return Path(url.database)
+
+    def secret_box(self) -> SecretBox:
+        """The key that seals stored secrets: ``BATON_SECRET_KEY``, or on the embedded SQLite
+        default a key file created beside the database."""
+        if self.secret_key is not None:
+            return SecretBox(self.secret_key.get_secret_value())
+        path = self.sqlite_path
+        if path is None:
+            raise RuntimeError(
+                "BATON_SECRET_KEY is required with this database: every replica must share "
+                "the key that seals webhook secrets (see README, Configuration)"
+            )
+        return SecretBox(load_or_create_key_file(path.with_name(path.name + ".key")))

@@ -1,0 +1,1 @@
+"""Baton's Slack side: the bolt app, its listeners and the Slack delivery worker."""

@@ -1,0 +1,1 @@
+"""Timed jobs: idempotent database sweeps with fixed ids, safe on every replica."""

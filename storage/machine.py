@@ -1,0 +1,737 @@
+"""Every transition of an escalation, each one database transaction.
+
+A transition is a conditional UPDATE (``WHERE status IN …``): zero rows means the move is
+not allowed now or somebody else got there first, and the row is then read once to say
+which, as a typed error. In the same transaction go the audit event and the outbox rows
+for the side effects. Slack and the REST API both call these methods; the rules live here.
+"""
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.database import Database
+from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner
+from storage.idempotency import IdempotencyClaim, store_response
+from storage.ids import new_id
+from storage.models import (
+    ACTIVE_STATUSES,
+    Escalation,
+    Event,
+    Message,
+    Platform,
+    Priority,
+    Reason,
+    Resolution,
+    Role,
+    Status,
+)
+from storage.outbox import PlatformEvent, SlackEffect, platform_row, slack_row
+from storage.public import escalation_public, iso
+
+PREVIEW_CHARS = 280
+DEFAULT_WAIT_MINUTES = 5
+_WAIT_CACHE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Somebody who acts on an escalation: a Slack user, or a platform through the API."""
+
+    id: str
+    name: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
+
+
+class CustomerTexts(Protocol):
+    """Renders the customer-facing texts (created, taken, returned, closed)."""
+
+    def render(
+        self, kind: str, *, platform: str, locale: str | None, variables: dict[str, Any]
+    ) -> str: ...
+
+
+@dataclass
+class NewMessage:
+    role: Role
+    content: str
+    sent_at: datetime | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    external_id: str | None = None
+
+
+@dataclass
+class NewEscalation:
+    conversation_id: str
+    customer: dict[str, Any]
+    reason: Reason
+    priority: Priority = Priority.medium
+    channel: str | None = None
+    reason_detail: str | None = None
+    confidence: int | None = None
+    transcript: list[NewMessage] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+    assign_to: Actor | None = None
+
+
+@dataclass(frozen=True)
+class Unset:
+    """Marks a PATCH field that was not given (as opposed to given as null)."""
+
+
+UNSET = Unset()
+
+
+class Machine:
+    def __init__(self, db: Database, texts: CustomerTexts) -> None:
+        self.db = db
+        self.texts = texts
+        self._platform_names: dict[str, str] = {}
+        self._wait_cache: dict[str, tuple[float, int]] = {}
+
+    # ----------------------------------------------------------------- creation
+
+    async def create(
+        self,
+        platform_id: str,
+        new: NewEscalation,
+        *,
+        idempotency: IdempotencyClaim | None = None,
+    ) -> tuple[Escalation, bool]:
+        """Open an escalation, or return the conversation's active one (``created`` False)."""
+        wait_minutes = await self._expected_wait_minutes(platform_id)
+        async with self.db.write() as s:
+            esc, created = await self._create(s, platform_id, new, wait_minutes)
+            if idempotency is not None:
+                await store_response(
+                    s, idempotency, 201 if created else 200, escalation_public(esc)
+                )
+            return esc, created
+
+    async def _create(
+        self, s: AsyncSession, platform_id: str, new: NewEscalation, wait_minutes: int
+    ) -> tuple[Escalation, bool]:
+        now = self.db.clock.now()
+        while True:
+            existing = await self._active_for_conversation(s, platform_id, new.conversation_id)
+            if existing is not None:
+                return existing, False
+            esc_id = new_id("esc")
+            inserted = await s.execute(
+                self._insert_ignoring_active_duplicate(
+                    _escalation_values(esc_id, platform_id, new, now)
+                )
+            )
+            if inserted.first() is not None:
+                break
+            # Another request opened this conversation between our look and our insert.
+        esc = await s.get_one(Escalation, esc_id)
+        messages = [_message_row(esc.id, m, now) for m in new.transcript]
+        s.add_all(messages)
+        if messages:
+            last = messages[-1]
+            esc.last_message_at, esc.last_message_preview = last.sent_at, _preview(last.content)
+        platform = await self._platform_name(s, platform_id)
+        created_event = self._event(esc, "created", None, now, {"priority": str(esc.priority)})
+        s.add(created_event)
+        customer_message = self.texts.render(
+            "created",
+            platform=platform,
+            locale=_locale(esc),
+            variables={"customer": esc.customer, "wait_minutes": wait_minutes},
+        )
+        s.add(slack_row(esc, SlackEffect.CARD_POST, now))
+        s.add(
+            platform_row(
+                esc,
+                PlatformEvent.CREATED,
+                created_event.id,
+                now,
+                {"customer_message": customer_message},
+            )
+        )
+        if new.assign_to is not None:
+            esc = await self._take_queued(s, esc, new.assign_to, now, post_card_update=False)
+        return esc, True
+
+    def _insert_ignoring_active_duplicate(self, values: dict[str, Any]) -> Any:
+        dialect_insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+        table = Escalation.__table__  # type: ignore[attr-defined]
+        return (
+            dialect_insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=["platform_id", "conversation_id"],
+                index_where=table.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+            )
+            .returning(table.c.id)
+        )
+
+    # ------------------------------------------------------------ transitions
+
+    async def take(self, scope: str | None, esc_id: str, agent: Actor) -> Escalation:
+        async with self.db.write() as s:
+            return await self._take(s, scope, esc_id, agent)
+
+    async def _take(
+        self, s: AsyncSession, scope: str | None, esc_id: str, agent: Actor
+    ) -> Escalation:
+        now = self.db.clock.now()
+        esc = await self._conditional_update(
+            s, scope, esc_id, Escalation.status == Status.queued, _taken_values(agent, now)
+        )
+        if esc is None:
+            current = await self._load(s, scope, esc_id)
+            if current.status == Status.taken:
+                if current.assignee_id == agent.id:
+                    return current  # taking what you already own changes nothing
+                raise Conflict(esc_id, current.assignee_id or "", current.assignee_name or "")
+            raise InvalidTransition(esc_id, "take", current.status)
+        return await self._after_take(s, esc, agent, now, "taken", post_card_update=True)
+
+    async def _take_queued(
+        self,
+        s: AsyncSession,
+        esc: Escalation,
+        agent: Actor,
+        now: datetime,
+        *,
+        post_card_update: bool,
+    ) -> Escalation:
+        taken = await self._conditional_update(
+            s, None, esc.id, Escalation.status == Status.queued, _taken_values(agent, now)
+        )
+        assert taken is not None, "a row created in this transaction is queued"
+        return await self._after_take(s, taken, agent, now, "taken", post_card_update)
+
+    async def _after_take(
+        self,
+        s: AsyncSession,
+        esc: Escalation,
+        agent: Actor,
+        now: datetime,
+        event_type: str,
+        post_card_update: bool,
+        data: dict[str, Any] | None = None,
+    ) -> Escalation:
+        event = self._event(esc, event_type, agent, now, data or {"agent": agent.as_dict()})
+        s.add(event)
+        if post_card_update:
+            s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
+        text = self.texts.render(
+            "taken",
+            platform=await self._platform_name(s, esc.platform_id),
+            locale=_locale(esc),
+            variables={"customer": esc.customer, "agent": agent.as_dict()},
+        )
+        s.add(
+            platform_row(
+                esc,
+                PlatformEvent.TAKEN,
+                event.id,
+                now,
+                {"agent": agent.as_dict(), "customer_message": text},
+            )
+        )
+        return esc
+
+    async def reply(
+        self,
+        scope: str | None,
+        esc_id: str,
+        agent: Actor,
+        content: str,
+        attachments: Sequence[dict[str, Any]] = (),
+        *,
+        from_slack_ts: str | None = None,
+    ) -> tuple[Escalation, Message]:
+        """The owner's words to the customer. From Slack they are in the thread already."""
+        async with self.db.write() as s:
+            now = self.db.clock.now()
+            esc = await self._conditional_update(
+                s,
+                scope,
+                esc_id,
+                and_(Escalation.status == Status.taken, Escalation.assignee_id == agent.id),
+                {
+                    "first_reply_at": func.coalesce(Escalation.first_reply_at, now),
+                    "last_message_at": now,
+                    "last_message_preview": _preview(content),
+                },
+            )
+            if esc is None:
+                current = await self._load(s, scope, esc_id)
+                if current.status == Status.taken:
+                    raise NotOwner(esc_id, "reply to", current.assignee_name)
+                raise InvalidTransition(esc_id, "reply to", current.status)
+            msg = Message(
+                id=new_id("msg"),
+                escalation_id=esc.id,
+                role=Role.agent,
+                content=content,
+                attachments=list(attachments),
+                author_id=agent.id,
+                author_name=agent.name,
+                slack_ts=from_slack_ts,
+                sent_at=now,
+                created_at=now,
+            )
+            s.add(msg)
+            event = self._event(esc, "reply", agent, now, {"message_id": msg.id})
+            s.add(event)
+            if from_slack_ts is None:
+                s.add(slack_row(esc, SlackEffect.THREAD_MESSAGE, now, message_id=msg.id))
+            s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
+            s.add(
+                platform_row(
+                    esc,
+                    PlatformEvent.MESSAGE,
+                    event.id,
+                    now,
+                    {
+                        "message": {
+                            "id": msg.id,
+                            "content": content,
+                            "attachments": msg.attachments,
+                            "agent": agent.as_dict(),
+                            "sent_at": iso(now),
+                        }
+                    },
+                )
+            )
+            return esc, msg
+
+    async def add_note(
+        self,
+        scope: str | None,
+        esc_id: str,
+        author: Actor,
+        content: str,
+        *,
+        from_slack: bool = False,
+    ) -> Event:
+        """An internal note: kept in the audit trail and the thread, never sent to the customer."""
+        async with self.db.write() as s:
+            esc = await self._load(s, scope, esc_id)
+            return self._note(s, esc, author, content, self.db.clock.now(), from_slack)
+
+    def _note(
+        self,
+        s: AsyncSession,
+        esc: Escalation,
+        author: Actor,
+        content: str,
+        now: datetime,
+        from_slack: bool,
+    ) -> Event:
+        event = self._event(esc, "note", author, now, {"content": content})
+        s.add(event)
+        if not from_slack:
+            s.add(slack_row(esc, SlackEffect.THREAD_NOTE, now, event_id=event.id))
+        return event
+
+    async def add_customer_message(
+        self, scope: str | None, esc_id: str, new: NewMessage
+    ) -> tuple[Message, bool]:
+        """A message from the customer's side; a repeated ``external_id`` returns the original."""
+        if new.external_id is not None:
+            async with self.db.read() as s:
+                await self._load(s, scope, esc_id)
+                original = await _message_by_external_id(s, esc_id, new.external_id)
+                if original is not None:
+                    return original, False
+        try:
+            async with self.db.write() as s:
+                now = self.db.clock.now()
+                sent_at = new.sent_at or now
+                esc = await self._conditional_update(
+                    s,
+                    scope,
+                    esc_id,
+                    Escalation.status.in_(ACTIVE_STATUSES),
+                    {"last_message_at": sent_at, "last_message_preview": _preview(new.content)},
+                )
+                if esc is None:
+                    current = await self._load(s, scope, esc_id)
+                    raise InvalidTransition(esc_id, "add a message to", current.status)
+                if new.external_id is not None:
+                    # The row lock taken by the update orders racing duplicates; look again.
+                    original = await _message_by_external_id(s, esc_id, new.external_id)
+                    if original is not None:
+                        raise _Duplicate(original)
+                msg = _message_row(esc.id, new, now)
+                s.add(msg)
+                s.add(
+                    self._event(
+                        esc, "message", None, now, {"message_id": msg.id, "role": str(new.role)}
+                    )
+                )
+                s.add(slack_row(esc, SlackEffect.THREAD_MESSAGE, now, message_id=msg.id))
+                s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
+                return msg, True
+        except _Duplicate as dup:
+            return dup.original, False
+
+    async def return_to_bot(self, scope: str | None, esc_id: str, agent: Actor) -> Escalation:
+        async with self.db.write() as s:
+            now = self.db.clock.now()
+            esc = await self._end(s, scope, esc_id, agent, "return", Status.returned, now, {})
+            event = self._event(esc, "returned", agent, now, {})
+            s.add(event)
+            s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
+            text = self.texts.render(
+                "returned",
+                platform=await self._platform_name(s, esc.platform_id),
+                locale=_locale(esc),
+                variables={"customer": esc.customer, "agent": agent.as_dict()},
+            )
+            s.add(
+                platform_row(esc, PlatformEvent.RETURNED, event.id, now, {"customer_message": text})
+            )
+            return esc
+
+    async def close(
+        self,
+        scope: str | None,
+        esc_id: str,
+        agent: Actor,
+        resolution: Resolution,
+        note: str | None = None,
+        keep_ai_paused: bool = False,
+    ) -> Escalation:
+        async with self.db.write() as s:
+            now = self.db.clock.now()
+            esc = await self._end(
+                s,
+                scope,
+                esc_id,
+                agent,
+                "close",
+                Status.closed,
+                now,
+                {"resolution": resolution, "close_note": note, "keep_ai_paused": keep_ai_paused},
+            )
+            details = {
+                "resolution": str(resolution),
+                "note": note,
+                "keep_ai_paused": keep_ai_paused,
+            }
+            event = self._event(esc, "closed", agent, now, details)
+            s.add(event)
+            s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
+            text = self.texts.render(
+                "closed",
+                platform=await self._platform_name(s, esc.platform_id),
+                locale=_locale(esc),
+                variables={
+                    "customer": esc.customer,
+                    "agent": agent.as_dict(),
+                    "resolution": str(resolution),
+                },
+            )
+            s.add(
+                platform_row(
+                    esc, PlatformEvent.CLOSED, event.id, now, {**details, "customer_message": text}
+                )
+            )
+            return esc
+
+    async def _end(
+        self,
+        s: AsyncSession,
+        scope: str | None,
+        esc_id: str,
+        agent: Actor,
+        action: str,
+        status: Status,
+        now: datetime,
+        values: dict[str, Any],
+    ) -> Escalation:
+        """Queued escalations may be ended by anyone; taken ones only by their owner."""
+        allowed = or_(
+            Escalation.status == Status.queued,
+            and_(Escalation.status == Status.taken, Escalation.assignee_id == agent.id),
+        )
+        esc = await self._conditional_update(
+            s,
+            scope,
+            esc_id,
+            allowed,
+            {
+                **values,
+                "status": status,
+                "ended_at": now,
+                "ended_by": agent.as_dict(),
+                "assignee_id": None,
+                "assignee_name": None,
+            },
+        )
+        if esc is None:
+            current = await self._load(s, scope, esc_id)
+            if current.status == Status.taken:
+                raise NotOwner(esc_id, action, current.assignee_name)
+            raise InvalidTransition(esc_id, action, current.status)
+        return esc
+
+    async def update(
+        self,
+        scope: str | None,
+        esc_id: str,
+        by: Actor,
+        *,
+        priority: Priority | Unset = UNSET,
+        assignee: Actor | Unset | None = UNSET,
+        note: str | None = None,
+    ) -> Escalation:
+        """Change priority, owner and/or add a note, all or nothing."""
+        async with self.db.write() as s:
+            now = self.db.clock.now()
+            esc = await self._load(s, scope, esc_id, lock=True)
+            if not isinstance(priority, Unset) and priority != esc.priority:
+                esc = await self._set_priority(s, esc, priority, by, now)
+            if not isinstance(assignee, Unset):
+                esc = await self._assign(s, esc, assignee, by, now)
+            if note:
+                self._note(s, esc, by, note, now, from_slack=False)
+            return esc
+
+    async def _set_priority(
+        self, s: AsyncSession, esc: Escalation, priority: Priority, by: Actor, now: datetime
+    ) -> Escalation:
+        if esc.status not in ACTIVE_STATUSES:
+            raise InvalidTransition(esc.id, "change the priority of", esc.status)
+        before = esc.priority
+        updated = await self._conditional_update(
+            s, None, esc.id, Escalation.status.in_(ACTIVE_STATUSES), {"priority": priority}
+        )
+        assert updated is not None, "the row is locked by this transaction"
+        s.add(
+            self._event(
+                updated, "priority_changed", by, now, {"from": str(before), "to": str(priority)}
+            )
+        )
+        s.add(slack_row(updated, SlackEffect.CARD_UPDATE, now))
+        return updated
+
+    async def _assign(
+        self, s: AsyncSession, esc: Escalation, agent: Actor | None, by: Actor, now: datetime
+    ) -> Escalation:
+        if esc.status not in ACTIVE_STATUSES:
+            raise InvalidTransition(esc.id, "assign", esc.status)
+        if agent is None:
+            if esc.status == Status.queued:
+                return esc
+            previous = {"id": esc.assignee_id, "name": esc.assignee_name}
+            updated = await self._conditional_update(
+                s,
+                None,
+                esc.id,
+                Escalation.status == Status.taken,
+                {
+                    "status": Status.queued,
+                    "assignee_id": None,
+                    "assignee_name": None,
+                    "taken_at": None,
+                },
+            )
+            assert updated is not None, "the row is locked by this transaction"
+            s.add(self._event(updated, "unassigned", by, now, {"previous": previous}))
+            s.add(slack_row(updated, SlackEffect.CARD_UPDATE, now))
+            return updated
+        if esc.status == Status.queued:
+            taken = await self._conditional_update(
+                s, None, esc.id, Escalation.status == Status.queued, _taken_values(agent, now)
+            )
+            assert taken is not None, "the row is locked by this transaction"
+            return await self._after_take(s, taken, agent, now, "taken", post_card_update=True)
+        if esc.assignee_id == agent.id:
+            return esc
+        previous = {"id": esc.assignee_id, "name": esc.assignee_name}
+        updated = await self._conditional_update(
+            s,
+            None,
+            esc.id,
+            Escalation.status == Status.taken,
+            {"assignee_id": agent.id, "assignee_name": agent.name, "taken_at": now},
+        )
+        assert updated is not None, "the row is locked by this transaction"
+        return await self._after_take(
+            s,
+            updated,
+            agent,
+            now,
+            "reassigned",
+            post_card_update=True,
+            data={"agent": agent.as_dict(), "previous": previous, "by": by.as_dict()},
+        )
+
+    # ----------------------------------------------------------------- helpers
+
+    async def _conditional_update(
+        self,
+        s: AsyncSession,
+        scope: str | None,
+        esc_id: str,
+        condition: ColumnElement[bool],
+        values: dict[str, Any],
+    ) -> Escalation | None:
+        stmt = update(Escalation).where(Escalation.id == esc_id, condition)
+        if scope is not None:
+            stmt = stmt.where(Escalation.platform_id == scope)
+        stmt = (
+            stmt.values(**values, version=Escalation.version + 1, updated_at=self.db.clock.now())
+            .returning(Escalation)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await s.execute(stmt)).scalars().first()
+
+    async def _load(
+        self, s: AsyncSession, scope: str | None, esc_id: str, *, lock: bool = False
+    ) -> Escalation:
+        stmt = select(Escalation).where(Escalation.id == esc_id)
+        if scope is not None:
+            stmt = stmt.where(Escalation.platform_id == scope)
+        if lock:
+            stmt = stmt.with_for_update()
+        esc = (await s.execute(stmt.execution_options(populate_existing=True))).scalars().first()
+        if esc is None:
+            raise NotFound("escalation", esc_id)
+        return esc
+
+    async def _active_for_conversation(
+        self, s: AsyncSession, platform_id: str, conversation_id: str
+    ) -> Escalation | None:
+        stmt = select(Escalation).where(
+            Escalation.platform_id == platform_id,
+            Escalation.conversation_id == conversation_id,
+            Escalation.status.in_(ACTIVE_STATUSES),
+        )
+        return (await s.execute(stmt)).scalars().first()
+
+    def _event(
+        self,
+        esc: Escalation,
+        event_type: str,
+        actor: Actor | None,
+        now: datetime,
+        data: dict[str, Any],
+    ) -> Event:
+        return Event(
+            id=new_id("evt"),
+            escalation_id=esc.id,
+            type=event_type,
+            actor_id=actor.id if actor else None,
+            actor_name=actor.name if actor else None,
+            data=data,
+            created_at=now,
+        )
+
+    async def _platform_name(self, s: AsyncSession, platform_id: str) -> str:
+        name = self._platform_names.get(platform_id)
+        if name is None:
+            name = (
+                await s.execute(select(Platform.name).where(Platform.id == platform_id))
+            ).scalar_one()
+            self._platform_names[platform_id] = name
+        return name
+
+    async def _expected_wait_minutes(self, platform_id: str) -> int:
+        """The median wait to be taken over the platform's last 50 takes of the past day."""
+        cached = self._wait_cache.get(platform_id)
+        if cached is not None and time.monotonic() - cached[0] < _WAIT_CACHE_SECONDS:
+            return cached[1]
+        since = self.db.clock.now() - timedelta(days=1)
+        async with self.db.read() as s:
+            rows = (
+                await s.execute(
+                    select(Escalation.created_at, Escalation.first_taken_at)
+                    .where(
+                        Escalation.platform_id == platform_id,
+                        Escalation.first_taken_at.is_not(None),
+                        Escalation.created_at >= since,
+                    )
+                    .order_by(Escalation.created_at.desc())
+                    .limit(50)
+                )
+            ).all()
+        waits = [(taken - created).total_seconds() / 60 for created, taken in rows]
+        minutes = max(1, round(statistics.median(waits))) if waits else DEFAULT_WAIT_MINUTES
+        self._wait_cache[platform_id] = (time.monotonic(), minutes)
+        return minutes
+
+
+class _Duplicate(Exception):
+    def __init__(self, original: Message) -> None:
+        self.original = original
+
+
+def _taken_values(agent: Actor, now: datetime) -> dict[str, Any]:
+    return {
+        "status": Status.taken,
+        "assignee_id": agent.id,
+        "assignee_name": agent.name,
+        "taken_at": now,
+        "first_taken_at": func.coalesce(Escalation.first_taken_at, now),
+    }
+
+
+def _escalation_values(
+    esc_id: str, platform_id: str, new: NewEscalation, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": esc_id,
+        "platform_id": platform_id,
+        "conversation_id": new.conversation_id,
+        "status": Status.queued.value,
+        "priority": new.priority.value,
+        "reason": new.reason.value,
+        "reason_detail": new.reason_detail,
+        "channel": new.channel,
+        "customer": new.customer,
+        "customer_id": new.customer.get("id"),
+        "customer_name": new.customer.get("name"),
+        "confidence": new.confidence,
+        "context": new.context,
+        "created_at": now,
+        "updated_at": now,
+        "keep_ai_paused": False,
+        "version": 1,
+    }
+
+
+def _message_row(esc_id: str, new: NewMessage, now: datetime) -> Message:
+    return Message(
+        id=new_id("msg"),
+        escalation_id=esc_id,
+        role=new.role,
+        content=new.content,
+        attachments=list(new.attachments),
+        external_id=new.external_id,
+        sent_at=new.sent_at or now,
+        created_at=now,
+    )
+
+
+async def _message_by_external_id(s: AsyncSession, esc_id: str, external_id: str) -> Message | None:
+    stmt = select(Message).where(
+        Message.escalation_id == esc_id, Message.external_id == external_id
+    )
+    return (await s.execute(stmt)).scalars().first()
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def _locale(esc: Escalation) -> str | None:
+    locale = esc.customer.get("locale") if isinstance(esc.customer, dict) else None
+    return locale if isinstance(locale, str) and locale else None

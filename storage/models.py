@@ -1,0 +1,270 @@
+"""The tables, and the vocabularies their columns draw from."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+class Status(StrEnum):
+    queued = "queued"
+    taken = "taken"
+    returned = "returned"
+    closed = "closed"
+
+
+ACTIVE_STATUSES = (Status.queued, Status.taken)
+
+
+class Priority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    urgent = "urgent"
+
+
+class Reason(StrEnum):
+    customer_request = "customer_request"
+    low_confidence = "low_confidence"
+    gate_failure = "gate_failure"
+    keyword = "keyword"
+    sentiment = "sentiment"
+    tool_failure = "tool_failure"
+    rate_limit = "rate_limit"
+    manual = "manual"
+    other = "other"
+
+
+class Role(StrEnum):
+    customer = "customer"
+    assistant = "assistant"
+    agent = "agent"
+    system = "system"
+
+
+class Resolution(StrEnum):
+    resolved = "resolved"
+    customer_satisfied = "customer_satisfied"
+    no_response = "no_response"
+    duplicate = "duplicate"
+    spam = "spam"
+    other = "other"
+
+
+class Topic(StrEnum):
+    """Who drains an outbox row: the Slack worker or the platform relay."""
+
+    slack = "slack"
+    platform = "platform"
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"
+    done = "done"
+    failed = "failed"
+
+
+def _utc(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _word(**kw: Any) -> Any:
+    """An enum kept as its plain string, so adding a value never needs a database type change."""
+    return Field(sa_type=String(32), **kw)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(sa_type=JSON, **kw)
+
+
+class Platform(SQLModel, table=True):
+    __tablename__ = "platforms"
+
+    id: str = Field(primary_key=True)
+    name: str = Field(unique=True)
+    callback_url: str
+    webhook_secret_sealed: str  # encrypted with the instance's secret key, never in clear
+    created_at: datetime = _utc()
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True)
+    platform_id: str = Field(foreign_key="platforms.id", index=True)
+    prefix: str = Field(unique=True)  # the visible start of the key, to find it by
+    key_hash: str  # sha256 of the whole key
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(default=None)
+
+
+class Escalation(SQLModel, table=True):
+    __tablename__ = "escalations"
+    __table_args__ = (
+        # One active escalation per conversation and platform.
+        Index(
+            "uq_escalations_active_conversation",
+            "platform_id",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'taken')"),
+            postgresql_where=text("status IN ('queued', 'taken')"),
+        ),
+        Index("ix_escalations_platform_customer", "platform_id", "customer_id"),
+        Index("ix_escalations_status_created", "status", "created_at"),
+    )
+
+    id: str = Field(primary_key=True)
+    platform_id: str = Field(foreign_key="platforms.id", index=True)
+    conversation_id: str
+    status: Status = _word()
+    priority: Priority = _word()
+    reason: Reason = _word()
+    reason_detail: str | None = None
+    channel: str | None = None
+    customer: dict[str, Any] = _json()
+    customer_id: str | None = None
+    customer_name: str | None = None
+    confidence: int | None = None
+    context: dict[str, Any] = _json(default_factory=dict)
+    assignee_id: str | None = Field(default=None, index=True)
+    assignee_name: str | None = None
+    created_at: datetime = _utc(index=True)
+    updated_at: datetime = _utc()
+    taken_at: datetime | None = _utc(default=None)
+    first_taken_at: datetime | None = _utc(default=None)
+    first_reply_at: datetime | None = _utc(default=None)
+    ended_at: datetime | None = _utc(default=None, index=True)
+    ended_by: dict[str, Any] | None = _json(default=None)
+    resolution: Resolution | None = _word(default=None)
+    close_note: str | None = None
+    keep_ai_paused: bool = False
+    last_message_at: datetime | None = _utc(default=None)
+    last_message_preview: str | None = None
+    version: int = 1
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index(
+            "uq_messages_external_id",
+            "escalation_id",
+            "external_id",
+            unique=True,
+            sqlite_where=text("external_id IS NOT NULL"),
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+    )
+
+    id: str = Field(primary_key=True)
+    escalation_id: str = Field(foreign_key="escalations.id", index=True)
+    role: Role = _word()
+    content: str
+    attachments: list[dict[str, Any]] = _json(default_factory=list)
+    external_id: str | None = None
+    author_id: str | None = None
+    author_name: str | None = None
+    slack_ts: str | None = None  # the agent's own message in the thread, for delivery reactions
+    sent_at: datetime = _utc()
+    created_at: datetime = _utc()
+
+
+class Event(SQLModel, table=True):
+    """The audit trail: one row for everything that happened to an escalation."""
+
+    __tablename__ = "events"
+
+    id: str = Field(primary_key=True)
+    escalation_id: str = Field(foreign_key="escalations.id", index=True)
+    type: str
+    actor_id: str | None = None
+    actor_name: str | None = None
+    data: dict[str, Any] = _json(default_factory=dict)
+    created_at: datetime = _utc()
+
+
+class OutboxRow(SQLModel, table=True):
+    """A side effect a transition asked for, written in the same transaction."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "topic", "state", "next_attempt_at"),
+        Index("ix_outbox_escalation", "escalation_id", "topic", "id"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    )
+    topic: Topic = _word()
+    kind: str
+    escalation_id: str = Field(foreign_key="escalations.id")
+    platform_id: str | None = None
+    event_id: str | None = None
+    payload: dict[str, Any] = _json(default_factory=dict)
+    state: DeliveryState = _word(default=DeliveryState.pending)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _utc(default=None)
+    last_error: str | None = None
+    created_at: datetime = _utc()
+    done_at: datetime | None = _utc(default=None)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_keys"
+
+    platform_id: str = Field(foreign_key="platforms.id", primary_key=True)
+    key: str = Field(primary_key=True)
+    request_hash: str
+    in_flight: bool = True
+    locked_until: datetime = _utc()
+    status_code: int | None = None
+    response: dict[str, Any] | None = _json(default=None)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)
+
+
+class SlackThread(SQLModel, table=True):
+    """Where an escalation's card lives; its thread is found by team, channel and ts."""
+
+    __tablename__ = "slack_threads"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "thread_ts"),)
+
+    escalation_id: str = Field(foreign_key="escalations.id", primary_key=True)
+    team_id: str
+    channel_id: str
+    thread_ts: str
+    created_at: datetime = _utc()
+
+
+class Agent(SQLModel, table=True):
+    """A Slack user Baton has seen, with the name a customer will be shown."""
+
+    __tablename__ = "agents"
+
+    id: str = Field(primary_key=True)
+    email: str | None = Field(default=None, index=True)
+    display_name: str | None = None
+    real_name: str | None = None
+    updated_at: datetime = _utc()
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.real_name or self.id
+
+
+class RateBucket(SQLModel, table=True):
+    """A shared request budget, so replicas split one API key's rate instead of multiplying it."""
+
+    __tablename__ = "rate_buckets"
+
+    key_id: str = Field(primary_key=True)
+    tokens: float
+    updated_at: datetime = _utc()

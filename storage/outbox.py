@@ -1,0 +1,64 @@
+"""Side effects as outbox rows, written in the transaction that asked for them.
+
+Slack rows name what to do (post the card, update it, post a message into the thread);
+the Slack worker renders them from the rows as they are when it runs. Platform rows carry
+the complete event body, frozen at commit, so every attempt sends the same bytes.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from storage.models import Escalation, OutboxRow, Topic
+from storage.public import escalation_public, iso
+
+
+class SlackEffect:
+    CARD_POST = "card.post"
+    CARD_UPDATE = "card.update"
+    THREAD_MESSAGE = "thread.message"
+    THREAD_NOTE = "thread.note"
+
+
+class PlatformEvent:
+    CREATED = "escalation.created"
+    TAKEN = "escalation.taken"
+    MESSAGE = "escalation.message"
+    RETURNED = "escalation.returned"
+    CLOSED = "escalation.closed"
+
+
+def slack_row(esc: Escalation, kind: str, now: datetime, **payload: Any) -> OutboxRow:
+    return OutboxRow(
+        topic=Topic.slack,
+        kind=kind,
+        escalation_id=esc.id,
+        platform_id=esc.platform_id,
+        payload=payload,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def platform_row(
+    esc: Escalation, event_type: str, event_id: str, now: datetime, extra: dict[str, Any]
+) -> OutboxRow:
+    body = {
+        "type": event_type,
+        "timestamp": iso(now),
+        "data": {
+            "escalation_id": esc.id,
+            "conversation_id": esc.conversation_id,
+            "escalation": escalation_public(esc),
+            **extra,
+        },
+    }
+    return OutboxRow(
+        topic=Topic.platform,
+        kind=event_type,
+        escalation_id=esc.id,
+        platform_id=esc.platform_id,
+        event_id=event_id,
+        payload=body,
+        next_attempt_at=now,
+        created_at=now,
+    )

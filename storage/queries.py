@@ -1,0 +1,124 @@
+"""Reading escalations back: one with its history, or a filtered page of many."""
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from sqlalchemy import Select, exists, or_, select
+
+from storage.database import Database
+from storage.errors import NotFound
+from storage.models import ACTIVE_STATUSES, Escalation, Event, Message
+
+ACTIVE = "active"
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class EscalationFilter:
+    status: str | None = None  # a Status value, or "active"
+    priority: str | None = None
+    channel: str | None = None
+    assignee: str | None = None
+    conversation_id: str | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Escalation]
+    next_cursor: str | None
+
+
+def encode_cursor(esc_id: str) -> str:
+    return base64.urlsafe_b64encode(esc_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise BadCursor("cursor is not one this API gave out") from exc
+    if not decoded.startswith("esc_"):
+        raise BadCursor("cursor is not one this API gave out")
+    return decoded
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filtered(scope: str | None, f: EscalationFilter) -> Select[tuple[Escalation]]:
+    stmt = select(Escalation)
+    if scope is not None:
+        stmt = stmt.where(Escalation.platform_id == scope)
+    if f.status == ACTIVE:
+        stmt = stmt.where(Escalation.status.in_(ACTIVE_STATUSES))
+    elif f.status is not None:
+        stmt = stmt.where(Escalation.status == f.status)
+    if f.priority is not None:
+        stmt = stmt.where(Escalation.priority == f.priority)
+    if f.channel is not None:
+        stmt = stmt.where(Escalation.channel == f.channel)
+    if f.assignee is not None:
+        stmt = stmt.where(Escalation.assignee_id == f.assignee)
+    if f.conversation_id is not None:
+        stmt = stmt.where(Escalation.conversation_id == f.conversation_id)
+    if f.q:
+        pattern = _like(f.q)
+        in_messages = exists().where(
+            Message.escalation_id == Escalation.id,
+            Message.content.ilike(pattern, escape="\\"),
+        )
+        stmt = stmt.where(
+            or_(
+                in_messages,
+                Escalation.reason.ilike(pattern, escape="\\"),
+                Escalation.reason_detail.ilike(pattern, escape="\\"),
+            )
+        )
+    return stmt
+
+
+async def list_escalations(
+    db: Database, scope: str | None, f: EscalationFilter, *, limit: int, cursor: str | None
+) -> Page:
+    """Newest first; ``cursor`` continues after the last item of the previous page."""
+    stmt = _filtered(scope, f)
+    if cursor is not None:
+        stmt = stmt.where(Escalation.id < decode_cursor(cursor))
+    stmt = stmt.order_by(Escalation.id.desc()).limit(limit + 1)
+    async with db.read() as s:
+        rows = list((await s.execute(stmt)).scalars())
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page(items, encode_cursor(items[-1].id) if more and items else None)
+
+
+async def get_escalation(db: Database, scope: str | None, esc_id: str) -> Escalation:
+    async with db.read() as s:
+        stmt = select(Escalation).where(Escalation.id == esc_id)
+        if scope is not None:
+            stmt = stmt.where(Escalation.platform_id == scope)
+        esc = (await s.execute(stmt)).scalars().first()
+    if esc is None:
+        raise NotFound("escalation", esc_id)
+    return esc
+
+
+async def get_history(db: Database, esc_id: str) -> tuple[list[Message], list[Event]]:
+    """Messages in arrival order and the audit trail, oldest first."""
+    async with db.read() as s:
+        messages = (
+            await s.execute(
+                select(Message).where(Message.escalation_id == esc_id).order_by(Message.id)
+            )
+        ).scalars()
+        events = (
+            await s.execute(select(Event).where(Event.escalation_id == esc_id).order_by(Event.id))
+        ).scalars()
+        return list(messages), list(events)
