@@ -202,7 +202,11 @@ def template_overrides(raw: dict[str, Any]) -> dict[TemplateKey, dict[str, str]]
 
 
 def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(p) for p in error["loc"] if p not in ("function-after",))
+    where = ".".join(
+        str(p)
+        for p in error["loc"]
+        if not (isinstance(p, str) and p.startswith(("[", "function-")))
+    )
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"

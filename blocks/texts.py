@@ -17,13 +17,30 @@ KINDS = ("created", "taken", "returned", "closed")
 DEFAULT_LOCALE = "en"
 _TEMPLATES = Path(__file__).parent / "templates" / "customer"
 
-# Variables every template may use, with values to try an override out at start-up.
-SAMPLE_VARIABLES: dict[str, Any] = {
-    "customer": {"id": "cust_1", "name": "Nguyen Van A", "locale": "vi"},
+# What each text may use, with values to try an override out at start-up.
+_SAMPLE_CUSTOMER = {
+    "id": "cust_1",
+    "name": "Nguyen Van A",
+    "email": "a@example.com",
+    "avatar_url": "https://example.com/a.png",
+    "locale": "vi",
+}
+_SAMPLES: dict[str, Any] = {
+    "customer": _SAMPLE_CUSTOMER,
     "agent": {"id": "U0AGENT", "name": "Minh"},
     "wait_minutes": 5,
     "resolution": "resolved",
 }
+KIND_VARIABLES: dict[str, tuple[str, ...]] = {
+    "created": ("customer", "wait_minutes"),
+    "taken": ("customer", "agent"),
+    "returned": ("customer", "agent"),
+    "closed": ("customer", "agent", "resolution"),
+}
+
+
+def sample_variables(kind: str) -> dict[str, Any]:
+    return {name: _SAMPLES[name] for name in KIND_VARIABLES[kind]}
 
 
 class TemplateProblem(ValueError):
@@ -34,11 +51,12 @@ def _environment() -> SandboxedEnvironment:
     return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
-def compile_checked(source: str, where: str) -> Template:
-    """Compile a template and render it once with sample values; raise naming ``where``."""
+def compile_checked(source: str, where: str, kind: str) -> Template:
+    """Compile a template and render it once with the kind's sample values; raise naming
+    ``where`` (a variable the text cannot have is refused here, not at send time)."""
     try:
         template = _environment().from_string(source)
-        template.render(**SAMPLE_VARIABLES)
+        template.render(**sample_variables(kind))
     except TemplateError as exc:
         raise TemplateProblem(f"{where}: {exc}") from exc
     return template
@@ -63,13 +81,13 @@ class CustomerTexts:
                 where = _describe(key, kind)
                 if kind not in KINDS:
                     raise TemplateProblem(f"{where}: unknown text (expected one of {KINDS})")
-                self._compiled[(key, kind)] = compile_checked(source, where)
+                self._compiled[(key, kind)] = compile_checked(source, where, kind)
         self._defaults: dict[tuple[str, str], Template] = {}
         for locale_dir in sorted(_TEMPLATES.iterdir()):
             for kind in KINDS:
                 path = locale_dir / f"{kind}.j2"
                 self._defaults[(locale_dir.name, kind)] = compile_checked(
-                    path.read_text(encoding="utf-8"), str(path)
+                    path.read_text(encoding="utf-8"), str(path), kind
                 )
 
     def render(

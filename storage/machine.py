@@ -9,23 +9,27 @@ for the side effects. Slack and the REST API both call these methods; the rules 
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
 
 from storage.database import Database
 from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner
+from storage.group_commit import GroupCommit
 from storage.idempotency import IdempotencyClaim, store_response
 from storage.ids import new_id
 from storage.models import (
+    ACTIVE_PREDICATE,
     ACTIVE_STATUSES,
     Escalation,
     Event,
     Message,
+    OutboxRow,
     Platform,
     Priority,
     Reason,
@@ -97,6 +101,7 @@ class Machine:
         self.texts = texts
         self._platform_names: dict[str, str] = {}
         self._wait_cache: dict[str, tuple[float, int]] = {}
+        self._creations = GroupCommit(db, self._insert_drafts)
 
     # ----------------------------------------------------------------- creation
 
@@ -108,70 +113,103 @@ class Machine:
         idempotency: IdempotencyClaim | None = None,
     ) -> tuple[Escalation, bool]:
         """Open an escalation, or return the conversation's active one (``created`` False)."""
-        wait_minutes = await self._expected_wait_minutes(platform_id)
-        async with self.db.write() as s:
-            esc, created = await self._create(s, platform_id, new, wait_minutes)
-            if idempotency is not None:
-                await store_response(
-                    s, idempotency, 201 if created else 200, escalation_public(esc)
-                )
-            return esc, created
+        draft = await self._draft(platform_id, new, idempotency)
+        return await self._creations.submit(draft)
 
-    async def _create(
-        self, s: AsyncSession, platform_id: str, new: NewEscalation, wait_minutes: int
-    ) -> tuple[Escalation, bool]:
+    async def _draft(
+        self, platform_id: str, new: NewEscalation, idempotency: IdempotencyClaim | None
+    ) -> "_Draft":
+        """Every row of a new escalation, prepared before the transaction so it stays short
+        (on SQLite, writers queue behind it)."""
+        wait_minutes = await self._expected_wait_minutes(platform_id)
+        platform = await self._platform_name(platform_id)
         now = self.db.clock.now()
-        while True:
-            existing = await self._active_for_conversation(s, platform_id, new.conversation_id)
-            if existing is not None:
-                return existing, False
-            esc_id = new_id("esc")
-            inserted = await s.execute(
-                self._insert_ignoring_active_duplicate(
-                    _escalation_values(esc_id, platform_id, new, now)
-                )
-            )
-            if inserted.first() is not None:
-                break
-            # Another request opened this conversation between our look and our insert.
-        esc = await s.get_one(Escalation, esc_id)
-        messages = [_message_row(esc.id, m, now) for m in new.transcript]
-        s.add_all(messages)
+        values = _escalation_values(new_id("esc"), platform_id, new, now)
+        messages = [_message_values(values["id"], m, now) for m in new.transcript]
         if messages:
-            last = messages[-1]
-            esc.last_message_at, esc.last_message_preview = last.sent_at, _preview(last.content)
-        platform = await self._platform_name(s, platform_id)
+            values["last_message_at"] = messages[-1]["sent_at"]
+            values["last_message_preview"] = _preview(messages[-1]["content"])
+        esc = Escalation(**values)
         created_event = self._event(esc, "created", None, now, {"priority": str(esc.priority)})
-        s.add(created_event)
         customer_message = self.texts.render(
             "created",
             platform=platform,
             locale=_locale(esc),
             variables={"customer": esc.customer, "wait_minutes": wait_minutes},
         )
-        s.add(slack_row(esc, SlackEffect.CARD_POST, now))
-        s.add(
+        outbox = [
+            slack_row(esc, SlackEffect.CARD_POST, now),
             platform_row(
                 esc,
                 PlatformEvent.CREATED,
                 created_event.id,
                 now,
                 {"customer_message": customer_message},
-            )
-        )
-        if new.assign_to is not None:
-            esc = await self._take_queued(s, esc, new.assign_to, now, post_card_update=False)
-        return esc, True
+            ),
+        ]
+        return _Draft(now, esc, values, messages, created_event, outbox, new.assign_to, idempotency)
 
-    def _insert_ignoring_active_duplicate(self, values: dict[str, Any]) -> Any:
+    async def _insert_drafts(
+        self, s: AsyncSession, drafts: list["_Draft"]
+    ) -> list[tuple[Escalation, bool]]:
+        """Write a batch of new escalations with one statement per table."""
+        inserted = set(
+            (await s.execute(self._insert_ignoring_active_duplicate([d.values for d in drafts])))
+            .scalars()
+            .all()
+        )
+        fresh = [d for d in drafts if d.values["id"] in inserted]
+        messages = [m for d in fresh for m in d.messages]
+        if messages:
+            await s.execute(insert(Message), messages)
+        if fresh:
+            await s.execute(insert(Event), [_columns(d.event) for d in fresh])
+            outbox = [_columns(row, exclude={"id"}) for d in fresh for row in d.outbox]
+            await s.execute(insert(OutboxRow), outbox)
+        results = []
+        for draft in drafts:
+            result = (
+                (draft.escalation, True)
+                if draft.values["id"] in inserted
+                else await self._existing_or_insert(s, draft)
+            )
+            results.append(await self._finish(s, draft, *result))
+        return results
+
+    async def _existing_or_insert(
+        self, s: AsyncSession, draft: "_Draft"
+    ) -> tuple[Escalation, bool]:
+        """The conversation already has an active escalation (unless it ended meanwhile)."""
+        values = draft.values
+        existing = await self._active_for_conversation(
+            s, values["platform_id"], values["conversation_id"]
+        )
+        if existing is not None:
+            return existing, False
+        (result,) = await self._insert_drafts(s, [replace(draft, assign_to=None, idempotency=None)])
+        return result
+
+    async def _finish(
+        self, s: AsyncSession, draft: "_Draft", esc: Escalation, created: bool
+    ) -> tuple[Escalation, bool]:
+        if created and draft.assign_to is not None:
+            esc = await self._take_queued(s, esc, draft.assign_to, draft.now)
+        if draft.idempotency is not None:
+            body = escalation_public(esc)
+            await store_response(s, draft.idempotency, 201 if created else 200, body)
+        return esc, created
+
+    def _insert_ignoring_active_duplicate(self, rows: list[dict[str, Any]]) -> Any:
         dialect_insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
         table = Escalation.__table__  # type: ignore[attr-defined]
         return (
             dialect_insert(table)
-            .values(**values)
+            .values(rows)
             .on_conflict_do_nothing(
                 index_elements=["platform_id", "conversation_id"],
-                index_where=table.c.status.in_([s.value for s in ACTIVE_STATUSES]),
+                # Literal, like the index's own predicate: PostgreSQL matches the partial
+                # index only if it can prove this condition implies the index's.
+                index_where=text(ACTIVE_PREDICATE),
             )
             .returning(table.c.id)
         )
@@ -199,19 +237,14 @@ class Machine:
         return await self._after_take(s, esc, agent, now, "taken", post_card_update=True)
 
     async def _take_queued(
-        self,
-        s: AsyncSession,
-        esc: Escalation,
-        agent: Actor,
-        now: datetime,
-        *,
-        post_card_update: bool,
+        self, s: AsyncSession, esc: Escalation, agent: Actor, now: datetime
     ) -> Escalation:
+        """Take an escalation this transaction just created (its card is not posted yet)."""
         taken = await self._conditional_update(
             s, None, esc.id, Escalation.status == Status.queued, _taken_values(agent, now)
         )
         assert taken is not None, "a row created in this transaction is queued"
-        return await self._after_take(s, taken, agent, now, "taken", post_card_update)
+        return await self._after_take(s, taken, agent, now, "taken", post_card_update=False)
 
     async def _after_take(
         self,
@@ -229,7 +262,7 @@ class Machine:
             s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
         text = self.texts.render(
             "taken",
-            platform=await self._platform_name(s, esc.platform_id),
+            platform=await self._platform_name(esc.platform_id),
             locale=_locale(esc),
             variables={"customer": esc.customer, "agent": agent.as_dict()},
         )
@@ -367,6 +400,7 @@ class Machine:
                     # The row lock taken by the update orders racing duplicates; look again.
                     original = await _message_by_external_id(s, esc_id, new.external_id)
                     if original is not None:
+                        s.expunge(original)  # keep it loaded through the rollback
                         raise _Duplicate(original)
                 msg = _message_row(esc.id, new, now)
                 s.add(msg)
@@ -390,7 +424,7 @@ class Machine:
             s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
             text = self.texts.render(
                 "returned",
-                platform=await self._platform_name(s, esc.platform_id),
+                platform=await self._platform_name(esc.platform_id),
                 locale=_locale(esc),
                 variables={"customer": esc.customer, "agent": agent.as_dict()},
             )
@@ -430,7 +464,7 @@ class Machine:
             s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
             text = self.texts.render(
                 "closed",
-                platform=await self._platform_name(s, esc.platform_id),
+                platform=await self._platform_name(esc.platform_id),
                 locale=_locale(esc),
                 variables={
                     "customer": esc.customer,
@@ -635,12 +669,14 @@ class Machine:
             created_at=now,
         )
 
-    async def _platform_name(self, s: AsyncSession, platform_id: str) -> str:
+    async def _platform_name(self, platform_id: str) -> str:
+        """Platforms are never renamed, so their names are cached for good."""
         name = self._platform_names.get(platform_id)
         if name is None:
-            name = (
-                await s.execute(select(Platform.name).where(Platform.id == platform_id))
-            ).scalar_one()
+            async with self.db.read() as s:
+                name = (
+                    await s.execute(select(Platform.name).where(Platform.id == platform_id))
+                ).scalar_one()
             self._platform_names[platform_id] = name
         return name
 
@@ -667,6 +703,18 @@ class Machine:
         minutes = max(1, round(statistics.median(waits))) if waits else DEFAULT_WAIT_MINUTES
         self._wait_cache[platform_id] = (time.monotonic(), minutes)
         return minutes
+
+
+@dataclass
+class _Draft:
+    now: datetime
+    escalation: Escalation
+    values: dict[str, Any]
+    messages: list[dict[str, Any]]
+    event: Event
+    outbox: list[OutboxRow]
+    assign_to: Actor | None
+    idempotency: IdempotencyClaim | None
 
 
 class _Duplicate(Exception):
@@ -708,17 +756,33 @@ def _escalation_values(
     }
 
 
+def _message_values(esc_id: str, new: NewMessage, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("msg"),
+        "escalation_id": esc_id,
+        "role": new.role.value,
+        "content": new.content,
+        "attachments": list(new.attachments),
+        "external_id": new.external_id,
+        "author_id": None,
+        "author_name": None,
+        "slack_ts": None,
+        "sent_at": new.sent_at or now,
+        "created_at": now,
+    }
+
+
 def _message_row(esc_id: str, new: NewMessage, now: datetime) -> Message:
-    return Message(
-        id=new_id("msg"),
-        escalation_id=esc_id,
-        role=new.role,
-        content=new.content,
-        attachments=list(new.attachments),
-        external_id=new.external_id,
-        sent_at=new.sent_at or now,
-        created_at=now,
-    )
+    return Message(**_message_values(esc_id, new, now))
+
+
+def _columns(row: SQLModel, exclude: set[str] | None = None) -> dict[str, Any]:
+    """A table row's column values, for a bulk insert."""
+    return {
+        column.key: getattr(row, column.key)
+        for column in row.__table__.columns  # type: ignore[attr-defined]
+        if not exclude or column.key not in exclude
+    }
 
 
 async def _message_by_external_id(s: AsyncSession, esc_id: str, external_id: str) -> Message | None:

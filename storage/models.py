@@ -18,6 +18,7 @@ class Status(StrEnum):
 
 
 ACTIVE_STATUSES = (Status.queued, Status.taken)
+ACTIVE_PREDICATE = "status IN ('queued', 'taken')"  # the partial unique index's condition
 
 
 class Priority(StrEnum):
@@ -111,8 +112,8 @@ class Escalation(SQLModel, table=True):
             "platform_id",
             "conversation_id",
             unique=True,
-            sqlite_where=text("status IN ('queued', 'taken')"),
-            postgresql_where=text("status IN ('queued', 'taken')"),
+            sqlite_where=text(ACTIVE_PREDICATE),
+            postgresql_where=text(ACTIVE_PREDICATE),
         ),
         Index("ix_escalations_platform_customer", "platform_id", "customer_id"),
         Index("ix_escalations_status_created", "status", "created_at"),

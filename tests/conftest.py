@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from api.app import build_services, create_app
-from api.config import Config
+from api.config import ApiSection, Config
 from api.services import Services
 from api.settings import Settings
 from storage.clock import ManualClock, SystemClock
@@ -207,9 +207,9 @@ async def start_env(
     **settings: Any,
 ) -> tuple[Env, Any]:
     clock: ManualClock | SystemClock = ManualClock() if manual_clock else SystemClock()
-    services = build_services(
-        make_settings(database_url, **settings), config or Config(), clock=clock
-    )
+    # Tests fire requests far faster than any platform; the rate limit has tests of its own.
+    config = config or Config(api=ApiSection(rate_limit=0))
+    services = build_services(make_settings(database_url, **settings), config, clock=clock)
     app = create_app(services=services, migrate=False)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()

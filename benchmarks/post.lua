@@ -1,0 +1,28 @@
+-- wrk script: POST a JSON body (WRK_BODY, with %s for a unique conversation id).
+local threads = 0
+local counter = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
+function init(args)
+  wrk.headers["Content-Type"] = "application/json"
+  local auth = os.getenv("WRK_AUTH")
+  if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+end
+
+request = function()
+  counter = counter + 1
+  local id = (os.getenv("WRK_RUN") or "run") .. "_" .. tid .. "_" .. counter
+  return wrk.format("POST", nil, nil, string.format(os.getenv("WRK_BODY"), id))
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "RESULT requests=%d duration_us=%d non2xx=%d errors=%d p50_us=%d p99_us=%d\n",
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
