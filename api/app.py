@@ -15,6 +15,7 @@ from api.ratelimit import make_rate_limiter
 from api.routes import escalations, health
 from api.services import Services
 from api.settings import Settings
+from scheduler.setup import build_scheduler
 from storage.clock import Clock
 from storage.database import Database
 from storage.machine import Machine
@@ -48,17 +49,24 @@ def create_app(
     *,
     services: Services | None = None,
     migrate: bool = True,
+    run_scheduler: bool = True,
 ) -> FastAPI:
-    """``migrate`` brings the schema up to date at start-up (``baton serve`` does)."""
+    """``migrate`` brings the schema up to date at start-up (``baton serve`` does);
+    ``run_scheduler`` runs the timed jobs in this process."""
     svc = services or build_services(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade(svc.db)
+        scheduler = build_scheduler(svc.db) if run_scheduler else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             await svc.db.dispose()
 
     app = FastAPI(

@@ -39,6 +39,9 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    scheduler: Annotated[
+        bool, typer.Option("--scheduler/--no-scheduler", help="Run the timed jobs here too.")
+    ] = True,
 ) -> None:
     """Run the API (and Slack endpoint); brings the database schema up to date first."""
     import uvicorn
@@ -63,7 +66,7 @@ def serve(
     ]
     configure_logging(settings.log_level, secrets)
     uvicorn.run(
-        create_app(services=services),
+        create_app(services=services, run_scheduler=scheduler),
         host=host,
         port=port,
         log_config=None,

@@ -201,3 +201,29 @@ async def test_a_key_in_flight_answers_409(env: Env) -> None:
     assert response.status_code == 409
     assert response.headers["Retry-After"] == "1"
     assert "still being processed" in response.json()["error"]["message"]
+
+
+async def test_keys_are_kept_24_hours_then_forgotten(database_url: str) -> None:
+    from datetime import timedelta
+
+    from scheduler.jobs import purge_idempotency_keys
+    from tests.conftest import start_env
+
+    env, lifespan = await start_env(database_url, manual_clock=True)
+    try:
+        headers = {**env.auth, "Idempotency-Key": "daily"}
+        first = await env.client.post("/v1/escalations", json=escalation_body(), headers=headers)
+        env.clock.advance(timedelta(hours=23))
+        assert await purge_idempotency_keys(env.db) == 0
+        other_body = await env.client.post(
+            "/v1/escalations", json=escalation_body(), headers=headers
+        )
+        assert other_body.json()["error"]["code"] == "idempotency_mismatch"
+        env.clock.advance(timedelta(hours=2))
+        assert await purge_idempotency_keys(env.db) == 1
+        reused = await env.client.post("/v1/escalations", json=escalation_body(), headers=headers)
+        assert reused.status_code == 201
+        assert reused.json()["id"] != first.json()["id"]
+    finally:
+        await env.client.aclose()
+        await lifespan.__aexit__(None, None, None)

@@ -1,0 +1,17 @@
+"""The timed jobs. Each is an idempotent database sweep: running it twice, or on every
+replica at once, has the effect of running it once."""
+
+import logging
+
+from storage import idempotency
+from storage.database import Database
+
+log = logging.getLogger("baton.scheduler")
+
+
+async def purge_idempotency_keys(db: Database) -> int:
+    """Forget Idempotency-Keys past their 24 hours."""
+    purged = await idempotency.purge_expired(db)
+    if purged:
+        log.info("forgot %d expired idempotency keys", purged)
+    return purged
