@@ -1,7 +1,9 @@
 """The app factory: builds every service once and wires the routes."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
@@ -12,6 +14,7 @@ from api.errors import install_error_handlers
 from api.keys import KeyCache
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import make_rate_limiter
+from api.relay import Relay, RelayMetrics
 from api.routes import escalations, health
 from api.services import Services
 from api.settings import Settings
@@ -44,15 +47,46 @@ def build_services(
     )
 
 
+def build_relay(svc: Services) -> Relay:
+    return Relay(
+        svc.db,
+        svc.box,
+        allow_private=svc.settings.allow_private_callbacks,
+        resolver=svc.resolver,
+        metrics=RelayMetrics(svc.metrics.registry),
+    )
+
+
+@dataclass
+class Workers:
+    """The background workers of one process, stopped together."""
+
+    relay: Relay
+    tasks: list[asyncio.Task[None]]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.relay.aclose()
+
+
+def start_workers(svc: Services) -> Workers:
+    relay = build_relay(svc)
+    return Workers(relay, [asyncio.create_task(relay.run(), name="relay")])
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     services: Services | None = None,
     migrate: bool = True,
     run_scheduler: bool = True,
+    run_workers: bool = True,
 ) -> FastAPI:
     """``migrate`` brings the schema up to date at start-up (``baton serve`` does);
-    ``run_scheduler`` runs the timed jobs in this process."""
+    ``run_scheduler`` runs the timed jobs in this process, ``run_workers`` the outbox
+    workers (the platform relay)."""
     svc = services or build_services(settings or Settings())
 
     @asynccontextmanager
@@ -62,9 +96,12 @@ def create_app(
         scheduler = build_scheduler(svc.db) if run_scheduler else None
         if scheduler is not None:
             scheduler.start()
+        workers = start_workers(svc) if run_workers else None
         try:
             yield
         finally:
+            if workers is not None:
+                await workers.stop()
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             await svc.db.dispose()

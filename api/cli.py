@@ -1,19 +1,22 @@
 """The ``baton`` command line."""
 
 import asyncio
+import contextlib
 import json
 import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from api.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.config import ConfigError
 from api.settings import Settings
+from storage import deliveries
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Platform
+from storage.models import OutboxRow, Platform
 from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
 
 app = typer.Typer(help="Baton: hand conversations from an AI bot to your team in Slack.")
@@ -21,6 +24,8 @@ db_app = typer.Typer(help="The database schema.")
 platforms_app = typer.Typer(help="Bot platforms that send escalations.")
 app.add_typer(db_app, name="db")
 app.add_typer(platforms_app, name="platforms")
+deliveries_app = typer.Typer(help="Events sent to platforms: inspect and replay.")
+app.add_typer(deliveries_app, name="deliveries")
 
 out = Console()
 err = Console(stderr=True)
@@ -168,6 +173,87 @@ def platforms_list() -> None:
 
     for platform in asyncio.run(run()):
         out.print(f"{platform.name}\t{platform.callback_url}\t{platform.id}", highlight=False)
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    failed: Annotated[bool, typer.Option("--failed", help="Only parked deliveries.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+) -> None:
+    """List events sent (or to be sent) to platforms."""
+
+    async def run() -> list[OutboxRow]:
+        db = Database(_settings().database_url)
+        try:
+            await upgrade(db)
+            return await deliveries.list_deliveries(db, failed_only=failed, limit=limit)
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(run())
+    table = Table("id", "event", "type", "escalation", "state", "attempts", "last error")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.event_id or "",
+            row.kind,
+            row.escalation_id,
+            str(row.state),
+            str(row.attempts),
+            row.last_error or "",
+        )
+    out.print(table)
+
+
+@deliveries_app.command("replay")
+def deliveries_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Delivery ids to send again.")] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all-failed", help="Every parked delivery.")
+    ] = False,
+) -> None:
+    """Send parked deliveries again (a running server picks them up within a second)."""
+    if not ids and not all_failed:
+        raise _fail("name delivery ids, or pass --all-failed")
+
+    async def run() -> int:
+        db = Database(_settings().database_url)
+        try:
+            await upgrade(db)
+            return await deliveries.replay(db, None if all_failed else ids)
+        finally:
+            await db.dispose()
+
+    count = asyncio.run(run())
+    out.print(f"Queued {count} parked deliver{'y' if count == 1 else 'ies'} again.")
+    if ids and count < len(ids):
+        raise _fail(f"{len(ids) - count} of the given ids are not parked deliveries")
+
+
+@app.command()
+def relay() -> None:
+    """Run only the platform relay worker (for a separate worker process)."""
+    from api.app import build_relay, build_services
+    from api.logs import configure_logging
+
+    settings = _settings()
+    try:
+        services = build_services(settings)
+    except (ConfigError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        await upgrade(services.db)
+        worker = build_relay(services)
+        try:
+            await worker.run()
+        finally:
+            await worker.aclose()
+            await services.db.dispose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ conditional updates and unique indexes.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
@@ -56,6 +56,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._writer = self.engine.execution_options(**{_WRITE: True})
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._on_commit: list[Callable[[], None]] = []
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 
@@ -77,6 +78,12 @@ class Database:
             session.begin(),
         ):
             yield session
+        for callback in self._on_commit:
+            callback()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every committed write (e.g. to wake an outbox worker)."""
+        self._on_commit.append(callback)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -215,6 +215,7 @@ class OutboxRow(SQLModel, table=True):
     claimed_until: datetime | None = _utc(default=None)
     last_error: str | None = None
     created_at: datetime = _utc()
+    give_up_at: datetime | None = _utc(default=None)  # retried until then, then parked
     done_at: datetime | None = _utc(default=None)
 
 

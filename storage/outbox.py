@@ -5,7 +5,7 @@ the Slack worker renders them from the rows as they are when it runs. Platform r
 the complete event body, frozen at commit, so every attempt sends the same bytes.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from storage.models import Escalation, OutboxRow, Topic
@@ -17,6 +17,7 @@ class SlackEffect:
     CARD_UPDATE = "card.update"
     THREAD_MESSAGE = "thread.message"
     THREAD_NOTE = "thread.note"
+    REPLY_STATUS = "reply.status"  # whether an agent's reply reached the customer
 
 
 class PlatformEvent:
@@ -28,15 +29,40 @@ class PlatformEvent:
 
 
 def slack_row(esc: Escalation, kind: str, now: datetime, **payload: Any) -> OutboxRow:
+    return _slack_row(esc.id, esc.platform_id, kind, now, payload)
+
+
+def slack_reply_status(
+    escalation_id: str,
+    platform_id: str | None,
+    message_id: str,
+    state: str,
+    error: str | None,
+    now: datetime,
+) -> OutboxRow:
+    payload = {"message_id": message_id, "state": state, "error": error}
+    return _slack_row(escalation_id, platform_id, SlackEffect.REPLY_STATUS, now, payload)
+
+
+def _slack_row(
+    escalation_id: str,
+    platform_id: str | None,
+    kind: str,
+    now: datetime,
+    payload: dict[str, Any],
+) -> OutboxRow:
     return OutboxRow(
         topic=Topic.slack,
         kind=kind,
-        escalation_id=esc.id,
-        platform_id=esc.platform_id,
+        escalation_id=escalation_id,
+        platform_id=platform_id,
         payload=payload,
         next_attempt_at=now,
         created_at=now,
     )
+
+
+RETRY_FOR = timedelta(hours=24)
 
 
 def platform_row(
@@ -61,4 +87,5 @@ def platform_row(
         payload=body,
         next_attempt_at=now,
         created_at=now,
+        give_up_at=now + RETRY_FOR,
     )

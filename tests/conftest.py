@@ -210,7 +210,7 @@ async def start_env(
     # Tests fire requests far faster than any platform; the rate limit has tests of its own.
     config = config or Config(api=ApiSection(rate_limit=0))
     services = build_services(make_settings(database_url, **settings), config, clock=clock)
-    app = create_app(services=services, migrate=False, run_scheduler=False)
+    app = create_app(services=services, migrate=False, run_scheduler=False, run_workers=False)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://baton.test")

@@ -1,0 +1,299 @@
+"""The platform relay: delivers each escalation event to its platform's callback URL.
+
+Signed per Standard Webhooks (the same ``webhook-id`` on every attempt), in order per
+escalation, retried with growing, jittered back-off (honouring ``Retry-After``) for 24
+hours, then parked until replayed; 410 Gone parks at once. Every attempt checks the
+callback's resolved address again and connects to exactly the address it checked, without
+following redirects. A slow platform holds up only its own deliveries.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from ipaddress import IPv6Address
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+
+from api.callback_urls import Resolver, UnsafeCallbackUrl, checked_addresses, system_resolver
+from storage import deliveries
+from storage.database import Database
+from storage.deliveries import Claimed
+from storage.models import Platform, Topic
+from storage.sealing import SecretBox
+
+log = logging.getLogger("baton.relay")
+
+FIRST_RETRY = timedelta(seconds=5)
+LONGEST_WAIT = timedelta(hours=1)
+USER_AGENT = "Baton-Webhooks/1"
+_PLATFORM_CACHE_SECONDS = 30.0
+
+
+def backoff(failures: int, rng: Callable[[], float] = random.random) -> timedelta:
+    """The wait after the ``failures``-th failed attempt: 5 s, 10 s, 20 s … up to an hour,
+    each spread ±20 % so that many failed deliveries do not retry in lockstep."""
+    base = min(LONGEST_WAIT, FIRST_RETRY * (2 ** (failures - 1)))
+    return base * (0.8 + 0.4 * rng())
+
+
+def retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """``Retry-After`` as seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(timedelta(0), when - now)
+
+
+@dataclass(frozen=True)
+class Destination:
+    url: str
+    signer: Webhook
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    error: str | None = None
+    gone: bool = False
+    retry_after: timedelta | None = None
+
+
+class RelayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.attempts = Counter(
+            "baton_relay_attempts_total",
+            "Attempts to deliver an event to a platform",
+            ["outcome"],
+            registry=registry,
+        )
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        *,
+        allow_private: bool = False,
+        resolver: Resolver = system_resolver,
+        timeout: httpx.Timeout | None = None,
+        concurrency: int = 32,
+        per_platform: int = 8,
+        poll_interval: float = 1.0,
+        rng: Callable[[], float] = random.random,
+        metrics: RelayMetrics | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.db, self.box = db, box
+        self.allow_private, self.resolver = allow_private, resolver
+        self.timeout = timeout or httpx.Timeout(10.0, connect=5.0, pool=5.0)
+        self.concurrency, self.per_platform = concurrency, per_platform
+        self.poll_interval, self.rng, self.metrics = poll_interval, rng, metrics
+        self.worker_id = f"relay-{uuid.uuid4().hex[:12]}"
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout,
+            follow_redirects=False,
+            transport=transport,
+            headers={"user-agent": USER_AGENT},
+        )
+        self._destinations: dict[str, tuple[float, Destination]] = {}
+        self._busy: dict[str, int] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        db.on_commit(self._wake.set)
+
+    async def aclose(self) -> None:
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._client.aclose()
+
+    # ------------------------------------------------------------------------------ loops
+
+    async def run(self) -> None:
+        """Deliver until cancelled: woken by each commit, and polling for other replicas'
+        rows and for retries coming due."""
+        if self.db.is_sqlite:
+            # The embedded database has one process: claims left over are from a crash.
+            await deliveries.release_claims(self.db, Topic.platform)
+        while True:
+            self._wake.clear()
+            try:
+                claimed = await self._claim(self.concurrency - len(self._inflight))
+            except Exception:  # the database may be briefly unreachable; keep the worker alive
+                log.exception("relay: could not claim deliveries")
+                claimed = []
+            for row in claimed:
+                self._start(row)
+            if claimed and len(self._inflight) < self.concurrency:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    async def run_once(self) -> int:
+        """Deliver everything due now (one round per escalation); for tests and tools."""
+        claimed = await self._claim(self.concurrency)
+        await asyncio.gather(*(self._deliver(row) for row in claimed))
+        return len(claimed)
+
+    async def drain(self, rounds: int = 1000) -> int:
+        """Keep delivering until nothing more is due now."""
+        total = 0
+        for _ in range(rounds):
+            done = await self.run_once()
+            if done == 0:
+                return total
+            total += done
+        return total
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        full = [p for p, n in self._busy.items() if n >= self.per_platform]
+        return await deliveries.claim_due(
+            self.db, Topic.platform, self.worker_id, limit, exclude_platforms=full
+        )
+
+    def _start(self, row: Claimed) -> None:
+        task = asyncio.create_task(self._deliver(row))
+        self._inflight.add(task)
+
+        def finished(t: asyncio.Task[None]) -> None:
+            self._inflight.discard(t)
+            self._wake.set()
+
+        task.add_done_callback(finished)
+
+    # --------------------------------------------------------------------------- delivery
+
+    async def _deliver(self, row: Claimed) -> None:
+        platform = row.platform_id or ""
+        self._busy[platform] = self._busy.get(platform, 0) + 1
+        try:
+            outcome = await self._attempt(row)
+            await self._record(row, outcome)
+        except Exception:
+            log.exception("relay: delivery %s of %s failed unexpectedly", row.id, row.event_id)
+        finally:
+            self._busy[platform] -= 1
+
+    async def _attempt(self, row: Claimed) -> Outcome:
+        try:
+            destination = await self._destination(row.platform_id or "")
+            return await self._post(destination, row)
+        except UnsafeCallbackUrl as exc:
+            return Outcome(False, f"callback refused: {exc}")
+        except httpx.TimeoutException as exc:
+            return Outcome(False, f"timed out ({type(exc).__name__})")
+        except httpx.HTTPError as exc:
+            return Outcome(False, f"{type(exc).__name__}: {exc}")
+
+    async def _post(self, destination: Destination, row: Claimed) -> Outcome:
+        body = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False)
+        sent_at = datetime.fromtimestamp(time.time(), UTC)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": row.event_id or f"outbox_{row.id}",
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": destination.signer.sign(
+                row.event_id or f"outbox_{row.id}", sent_at, body
+            ),
+        }
+        url, host, extensions = await self._pinned(destination.url)
+        headers["host"] = host
+        response = await self._client.post(
+            url, content=body.encode(), headers=headers, extensions=extensions
+        )
+        if 200 <= response.status_code < 300:
+            return Outcome(True)
+        error = f"HTTP {response.status_code}"
+        wait = retry_after(response.headers.get("retry-after"), self.db.clock.now())
+        return Outcome(False, error, gone=response.status_code == 410, retry_after=wait)
+
+    async def _pinned(self, url: str) -> tuple[str, str, dict[str, str]]:
+        """The URL rewritten to the address just checked, with the original Host (and TLS
+        server name), so a DNS answer cannot change between the check and the connect."""
+        target, addresses = await checked_addresses(
+            url, allow_private=self.allow_private, resolver=self.resolver
+        )
+        address = addresses[0]
+        literal = f"[{address}]" if isinstance(address, IPv6Address) else str(address)
+        parts = urlsplit(url)
+        default = 443 if target.scheme == "https" else 80
+        netloc = literal if target.port == default else f"{literal}:{target.port}"
+        host = parts.hostname or target.host
+        host_header = host if target.port == default else f"{host}:{target.port}"
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+        return pinned, host_header, extensions
+
+    async def _record(self, row: Claimed, outcome: Outcome) -> None:
+        now = self.db.clock.now()
+        if outcome.delivered:
+            self._count("delivered")
+            await deliveries.mark_done(self.db, row, self.worker_id)
+            return
+        error = outcome.error or "failed"
+        if outcome.gone:
+            self._count("gone")
+            log.warning("relay: %s answered 410 Gone; parked %s", row.platform_id, row.event_id)
+            await deliveries.mark_failed(self.db, row, self.worker_id, f"{error} (gone)")
+            return
+        wait = backoff(row.attempts + 1, self.rng)
+        if outcome.retry_after is not None:
+            wait = max(wait, outcome.retry_after)
+        if row.give_up_at is not None and now >= row.give_up_at:
+            self._count("parked")
+            log.warning(
+                "relay: giving up on %s after %d attempts: %s",
+                row.event_id,
+                row.attempts + 1,
+                error,
+            )
+            await deliveries.mark_failed(self.db, row, self.worker_id, error)
+            return
+        self._count("retry")
+        log.info(
+            "relay: %s attempt %d failed (%s); next in %.0fs",
+            row.event_id,
+            row.attempts + 1,
+            error,
+            wait.total_seconds(),
+        )
+        await deliveries.mark_retry(self.db, row, self.worker_id, error, now + wait)
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.attempts.labels(outcome).inc()
+
+    async def _destination(self, platform_id: str) -> Destination:
+        cached = self._destinations.get(platform_id)
+        if cached is not None and time.monotonic() - cached[0] < _PLATFORM_CACHE_SECONDS:
+            return cached[1]
+        async with self.db.read() as s:
+            platform = (
+                await s.execute(select(Platform).where(Platform.id == platform_id))
+            ).scalar_one()
+        destination = Destination(
+            platform.callback_url, Webhook(self.box.open(platform.webhook_secret_sealed))
+        )
+        self._destinations[platform_id] = (time.monotonic(), destination)
+        return destination

@@ -1,0 +1,246 @@
+"""Draining the outbox: claim what is due, then record how each attempt went.
+
+Order per escalation: only the oldest pending row of an escalation (per topic) can be
+claimed, so event N+1 waits until N is delivered or parked. Claims are leases: a worker
+that dies mid-delivery loses its rows to another worker when the lease runs out. On
+PostgreSQL, claiming uses ``FOR UPDATE SKIP LOCKED`` so replicas never claim the same row;
+SQLite has one writer at a time anyway.
+"""
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
+
+from storage.database import Database
+from storage.models import DeliveryState, OutboxRow, Topic
+from storage.outbox import RETRY_FOR, PlatformEvent, slack_reply_status
+
+# Longer than any one attempt may take (the relay's timeouts), so a live worker keeps its
+# rows; short enough that rows of a worker that died are picked up again soon.
+LEASE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row claimed for delivery, detached from any session."""
+
+    id: int
+    topic: Topic
+    kind: str
+    escalation_id: str
+    platform_id: str | None
+    event_id: str | None
+    payload: dict[str, Any]
+    attempts: int
+    give_up_at: datetime | None
+
+
+def _claimed(row: OutboxRow) -> Claimed:
+    assert row.id is not None
+    return Claimed(
+        row.id,
+        Topic(row.topic),
+        row.kind,
+        row.escalation_id,
+        row.platform_id,
+        row.event_id,
+        row.payload,
+        row.attempts,
+        row.give_up_at,
+    )
+
+
+async def claim_due(
+    db: Database,
+    topic: Topic,
+    worker: str,
+    limit: int,
+    *,
+    exclude_platforms: Collection[str] = (),
+    lease: timedelta = LEASE,
+) -> list[Claimed]:
+    """Claim up to ``limit`` due rows, at most one per escalation, oldest first."""
+    if limit <= 0:
+        return []
+    now = db.clock.now()
+    earlier = aliased(OutboxRow)
+    blocked_by_earlier = exists().where(
+        earlier.escalation_id == OutboxRow.escalation_id,
+        earlier.topic == OutboxRow.topic,
+        earlier.state == DeliveryState.pending,
+        earlier.id < OutboxRow.id,
+    )
+    due = (
+        select(OutboxRow)
+        .where(
+            OutboxRow.topic == topic,
+            OutboxRow.state == DeliveryState.pending,
+            OutboxRow.next_attempt_at <= now,
+            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+            ~blocked_by_earlier,
+        )
+        .order_by(OutboxRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=OutboxRow)
+    )
+    if exclude_platforms:
+        due = due.where(OutboxRow.platform_id.not_in(list(exclude_platforms)))
+    async with db.write() as s:
+        rows = list((await s.execute(due)).scalars())
+        if rows:
+            await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([r.id for r in rows]))
+                .values(claimed_by=worker, claimed_until=now + lease)
+                .execution_options(synchronize_session=False)
+            )
+        return [_claimed(r) for r in rows]
+
+
+def _held_by(row_id: int, worker: str) -> Any:
+    return and_(
+        OutboxRow.id == row_id,
+        OutboxRow.claimed_by == worker,
+        OutboxRow.state == DeliveryState.pending,
+    )
+
+
+async def mark_done(db: Database, row: Claimed, worker: str) -> bool:
+    """Record a delivery. False if the claim was lost (another worker has the row)."""
+    now = db.clock.now()
+    async with db.write() as s:
+        result = await s.execute(
+            update(OutboxRow)
+            .where(_held_by(row.id, worker))
+            .values(
+                state=DeliveryState.done,
+                done_at=now,
+                attempts=OutboxRow.attempts + 1,
+                claimed_by=None,
+                claimed_until=None,
+                last_error=None,
+            )
+        )
+        if result.rowcount == 0:
+            return False
+        _note_reply_status(s, row, "delivered", None, now)
+        return True
+
+
+async def mark_retry(
+    db: Database, row: Claimed, worker: str, error: str, next_attempt_at: datetime
+) -> bool:
+    """Record a failed attempt; it is tried again at ``next_attempt_at``."""
+    now = db.clock.now()
+    async with db.write() as s:
+        result = await s.execute(
+            update(OutboxRow)
+            .where(_held_by(row.id, worker))
+            .values(
+                attempts=OutboxRow.attempts + 1,
+                next_attempt_at=next_attempt_at,
+                claimed_by=None,
+                claimed_until=None,
+                last_error=error[:1000],
+            )
+        )
+        if result.rowcount == 0:
+            return False
+        if row.attempts == 0:  # the first failure: tell Slack it is being retried
+            _note_reply_status(s, row, "retrying", error, now)
+        return True
+
+
+async def mark_failed(db: Database, row: Claimed, worker: str, error: str) -> bool:
+    """Park the row: no more attempts until someone replays it."""
+    now = db.clock.now()
+    async with db.write() as s:
+        result = await s.execute(
+            update(OutboxRow)
+            .where(_held_by(row.id, worker))
+            .values(
+                state=DeliveryState.failed,
+                done_at=now,
+                attempts=OutboxRow.attempts + 1,
+                claimed_by=None,
+                claimed_until=None,
+                last_error=error[:1000],
+            )
+        )
+        if result.rowcount == 0:
+            return False
+        _note_reply_status(s, row, "failed", error, now)
+        return True
+
+
+def _note_reply_status(s: Any, row: Claimed, state: str, error: str | None, now: datetime) -> None:
+    """An agent's reply changed delivery state: the Slack side shows it on their message."""
+    if row.topic != Topic.platform or row.kind != PlatformEvent.MESSAGE:
+        return
+    message_id = row.payload.get("data", {}).get("message", {}).get("id")
+    if message_id:
+        s.add(slack_reply_status(row.escalation_id, row.platform_id, message_id, state, error, now))
+
+
+async def release_claims(db: Database, topic: Topic) -> int:
+    """Forget every claim on ``topic``: for a single-process database at start-up, where any
+    claim left over belongs to a process that is gone."""
+    async with db.write() as s:
+        result = await s.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.topic == topic,
+                OutboxRow.claimed_by.is_not(None),
+                OutboxRow.state == DeliveryState.pending,
+            )
+            .values(claimed_by=None, claimed_until=None)
+        )
+        return result.rowcount or 0
+
+
+async def list_deliveries(
+    db: Database, *, failed_only: bool = False, limit: int = 100
+) -> list[OutboxRow]:
+    stmt = select(OutboxRow).where(OutboxRow.topic == Topic.platform)
+    if failed_only:
+        stmt = stmt.where(OutboxRow.state == DeliveryState.failed)
+    stmt = stmt.order_by(OutboxRow.id.desc()).limit(limit)
+    async with db.read() as s:
+        return list((await s.execute(stmt)).scalars())
+
+
+async def replay(db: Database, ids: Collection[int] | None = None) -> int:
+    """Send parked deliveries again (the given ids, or every parked one); returns how many."""
+    now = db.clock.now()
+    stmt = update(OutboxRow).where(
+        OutboxRow.topic == Topic.platform, OutboxRow.state == DeliveryState.failed
+    )
+    if ids is not None:
+        stmt = stmt.where(OutboxRow.id.in_(list(ids)))
+    async with db.write() as s:
+        result = await s.execute(
+            stmt.values(
+                state=DeliveryState.pending,
+                next_attempt_at=now,
+                give_up_at=now + RETRY_FOR,
+                done_at=None,
+                claimed_by=None,
+                claimed_until=None,
+            )
+        )
+        return result.rowcount or 0
+
+
+async def pending_count(db: Database, topic: Topic) -> int:
+    async with db.read() as s:
+        return (
+            await s.execute(
+                select(func.count()).where(
+                    OutboxRow.topic == topic, OutboxRow.state == DeliveryState.pending
+                )
+            )
+        ).scalar_one()
