@@ -190,10 +190,9 @@ def deliveries_list(
         finally:
             await db.dispose()
 
-    rows = asyncio.run(run())
-    table = Table("id", "event", "type", "escalation", "state", "attempts", "last error")
-    for row in rows:
-        table.add_row(
+    header = ("id", "event", "type", "escalation", "state", "attempts", "last error")
+    rows = [
+        (
             str(row.id),
             row.event_id or "",
             row.kind,
@@ -202,6 +201,15 @@ def deliveries_list(
             str(row.attempts),
             row.last_error or "",
         )
+        for row in asyncio.run(run())
+    ]
+    if not out.is_terminal:  # piped: one tab-separated line per delivery, nothing cut
+        for line in (header, *rows):
+            sys.stdout.write("\t".join(line) + "\n")
+        return
+    table = Table(*header)
+    for line in rows:
+        table.add_row(*line)
     out.print(table)
 
 

@@ -138,15 +138,16 @@ class Relay:
             await deliveries.release_claims(self.db, Topic.platform)
         while True:
             self._wake.clear()
+            room = self.concurrency - len(self._inflight)
             try:
-                claimed = await self._claim(self.concurrency - len(self._inflight))
+                claimed = await self._claim(room)
             except Exception:  # the database may be briefly unreachable; keep the worker alive
                 log.exception("relay: could not claim deliveries")
                 claimed = []
             for row in claimed:
                 self._start(row)
-            if claimed and len(self._inflight) < self.concurrency:
-                continue
+            if room > 0 and len(claimed) == room:
+                continue  # a full claim: more may be due right now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
 

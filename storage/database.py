@@ -70,16 +70,20 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that commits when the block ends, or rolls back if it raises."""
+    async def write(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits when the block ends, or rolls back if it raises.
+
+        ``notify=False`` keeps the commit from waking the outbox workers (a worker's own
+        bookkeeping must not wake itself in a loop)."""
         async with (
             self._write_lock or nullcontext(),
             AsyncSession(self._writer, expire_on_commit=False) as session,
             session.begin(),
         ):
             yield session
-        for callback in self._on_commit:
-            callback()
+        if notify:
+            for callback in self._on_commit:
+                callback()
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after every committed write (e.g. to wake an outbox worker)."""

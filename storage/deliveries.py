@@ -89,7 +89,7 @@ async def claim_due(
     )
     if exclude_platforms:
         due = due.where(OutboxRow.platform_id.not_in(list(exclude_platforms)))
-    async with db.write() as s:
+    async with db.write(notify=False) as s:
         rows = list((await s.execute(due)).scalars())
         if rows:
             await s.execute(

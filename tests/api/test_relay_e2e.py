@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -250,3 +251,52 @@ async def test_three_worker_processes_drain_3000_events_once_each_in_order(
         by_escalation.setdefault(r.body["data"]["escalation_id"], []).append(r.body["data"]["seq"])
     assert len(by_escalation) == 300
     assert all(seqs == list(range(10)) for seqs in by_escalation.values())
+
+
+async def test_baton_deliveries_lists_and_replays_parked_ones(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    shutil.copy(sqlite_template, tmp_path / "baton.db")
+    url = f"sqlite:///{tmp_path}/baton.db"
+    shell_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "SLACK_"))},
+        "BATON_DATABASE_URL": url,
+    }
+    env, lifespan = await start_env(url)
+    try:
+        await env.create()
+        async with env.db.write() as s:
+            await s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.topic == Topic.platform)
+                .values(state="failed", last_error="HTTP 500")
+            )
+
+        def baton(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [BATON, "deliveries", *args],
+                env=shell_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        listed = baton("list", "--failed")
+        assert listed.returncode == 0, listed.stderr
+        assert "escalation.created" in listed.stdout and "HTTP 500" in listed.stdout
+        assert baton("replay").returncode == 1  # neither ids nor --all-failed
+        replayed = baton("replay", "--all-failed")
+        assert "Queued 1 parked delivery again." in replayed.stdout
+        assert "escalation.created" not in baton("list", "--failed").stdout
+        async with env.db.read() as s:
+            from sqlalchemy import select
+
+            states = (
+                (await s.execute(select(OutboxRow.state).where(OutboxRow.topic == Topic.platform)))
+                .scalars()
+                .all()
+            )
+        assert states == ["pending"]
+    finally:
+        await env.client.aclose()
+        await lifespan.__aexit__(None, None, None)
