@@ -109,72 +109,54 @@ def _held_by(row_id: int, worker: str) -> Any:
     )
 
 
-async def mark_done(db: Database, row: Claimed, worker: str) -> bool:
-    """Record a delivery. False if the claim was lost (another worker has the row)."""
+async def _settle(
+    db: Database,
+    row: Claimed,
+    worker: str,
+    values: dict[str, Any],
+    status: str | None,
+    error: str | None,
+) -> bool:
+    """Record an attempt's outcome, if this worker still holds the row."""
     now = db.clock.now()
     async with db.write() as s:
         result = await s.execute(
             update(OutboxRow)
             .where(_held_by(row.id, worker))
             .values(
-                state=DeliveryState.done,
-                done_at=now,
+                **values,
                 attempts=OutboxRow.attempts + 1,
                 claimed_by=None,
                 claimed_until=None,
-                last_error=None,
+                last_error=None if error is None else error[:1000],
             )
         )
         if result.rowcount == 0:
             return False
-        _note_reply_status(s, row, "delivered", None, now)
+        if status is not None:
+            _note_reply_status(s, row, status, error, now)
         return True
+
+
+async def mark_done(db: Database, row: Claimed, worker: str) -> bool:
+    """Record a delivery. False if the claim was lost (another worker has the row)."""
+    values = {"state": DeliveryState.done, "done_at": db.clock.now()}
+    return await _settle(db, row, worker, values, "delivered", None)
 
 
 async def mark_retry(
     db: Database, row: Claimed, worker: str, error: str, next_attempt_at: datetime
 ) -> bool:
     """Record a failed attempt; it is tried again at ``next_attempt_at``."""
-    now = db.clock.now()
-    async with db.write() as s:
-        result = await s.execute(
-            update(OutboxRow)
-            .where(_held_by(row.id, worker))
-            .values(
-                attempts=OutboxRow.attempts + 1,
-                next_attempt_at=next_attempt_at,
-                claimed_by=None,
-                claimed_until=None,
-                last_error=error[:1000],
-            )
-        )
-        if result.rowcount == 0:
-            return False
-        if row.attempts == 0:  # the first failure: tell Slack it is being retried
-            _note_reply_status(s, row, "retrying", error, now)
-        return True
+    # Only the first failure changes what the agent sees ("still retrying").
+    status = "retrying" if row.attempts == 0 else None
+    return await _settle(db, row, worker, {"next_attempt_at": next_attempt_at}, status, error)
 
 
 async def mark_failed(db: Database, row: Claimed, worker: str, error: str) -> bool:
     """Park the row: no more attempts until someone replays it."""
-    now = db.clock.now()
-    async with db.write() as s:
-        result = await s.execute(
-            update(OutboxRow)
-            .where(_held_by(row.id, worker))
-            .values(
-                state=DeliveryState.failed,
-                done_at=now,
-                attempts=OutboxRow.attempts + 1,
-                claimed_by=None,
-                claimed_until=None,
-                last_error=error[:1000],
-            )
-        )
-        if result.rowcount == 0:
-            return False
-        _note_reply_status(s, row, "failed", error, now)
-        return True
+    values = {"state": DeliveryState.failed, "done_at": db.clock.now()}
+    return await _settle(db, row, worker, values, "failed", error)
 
 
 def _note_reply_status(s: Any, row: Claimed, state: str, error: str | None, now: datetime) -> None:

@@ -122,7 +122,6 @@ class Machine:
         """Every row of a new escalation, prepared before the transaction so it stays short
         (on SQLite, writers queue behind it)."""
         wait_minutes = await self._expected_wait_minutes(platform_id)
-        platform = await self._platform_name(platform_id)
         now = self.db.clock.now()
         values = _escalation_values(new_id("esc"), platform_id, new, now)
         messages = [_message_values(values["id"], m, now) for m in new.transcript]
@@ -131,12 +130,7 @@ class Machine:
             values["last_message_preview"] = _preview(messages[-1]["content"])
         esc = Escalation(**values)
         created_event = self._event(esc, "created", None, now, {"priority": str(esc.priority)})
-        customer_message = self.texts.render(
-            "created",
-            platform=platform,
-            locale=_locale(esc),
-            variables={"customer": esc.customer, "wait_minutes": wait_minutes},
-        )
+        customer_message = await self._customer_text("created", esc, wait_minutes=wait_minutes)
         outbox = [
             slack_row(esc, SlackEffect.CARD_POST, now),
             platform_row(
@@ -260,12 +254,7 @@ class Machine:
         s.add(event)
         if post_card_update:
             s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-        text = self.texts.render(
-            "taken",
-            platform=await self._platform_name(esc.platform_id),
-            locale=_locale(esc),
-            variables={"customer": esc.customer, "agent": agent.as_dict()},
-        )
+        text = await self._customer_text("taken", esc, agent=agent.as_dict())
         s.add(
             platform_row(
                 esc,
@@ -422,12 +411,7 @@ class Machine:
             event = self._event(esc, "returned", agent, now, {})
             s.add(event)
             s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-            text = self.texts.render(
-                "returned",
-                platform=await self._platform_name(esc.platform_id),
-                locale=_locale(esc),
-                variables={"customer": esc.customer, "agent": agent.as_dict()},
-            )
+            text = await self._customer_text("returned", esc, agent=agent.as_dict())
             s.add(
                 platform_row(esc, PlatformEvent.RETURNED, event.id, now, {"customer_message": text})
             )
@@ -462,15 +446,8 @@ class Machine:
             event = self._event(esc, "closed", agent, now, details)
             s.add(event)
             s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-            text = self.texts.render(
-                "closed",
-                platform=await self._platform_name(esc.platform_id),
-                locale=_locale(esc),
-                variables={
-                    "customer": esc.customer,
-                    "agent": agent.as_dict(),
-                    "resolution": str(resolution),
-                },
+            text = await self._customer_text(
+                "closed", esc, agent=agent.as_dict(), resolution=str(resolution)
             )
             s.add(
                 platform_row(
@@ -667,6 +644,15 @@ class Machine:
             actor_name=actor.name if actor else None,
             data=data,
             created_at=now,
+        )
+
+    async def _customer_text(self, kind: str, esc: Escalation, **variables: Any) -> str:
+        """The customer-facing text for ``kind``, in the customer's language."""
+        return self.texts.render(
+            kind,
+            platform=await self._platform_name(esc.platform_id),
+            locale=_locale(esc),
+            variables={"customer": esc.customer, **variables},
         )
 
     async def _platform_name(self, platform_id: str) -> str:
