@@ -218,11 +218,23 @@ async def start_env(
     return Env(services, client, platform, clock), lifespan
 
 
-@pytest.fixture
-async def env(database_url: str) -> AsyncIterator[Env]:
-    environment, lifespan = await start_env(database_url)
+async def _running_env(database_url: str, manual_clock: bool) -> AsyncIterator[Env]:
+    environment, lifespan = await start_env(database_url, manual_clock=manual_clock)
     try:
         yield environment
     finally:
         await environment.client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def env(database_url: str) -> AsyncIterator[Env]:
+    async for environment in _running_env(database_url, manual_clock=False):
+        yield environment
+
+
+@pytest.fixture
+async def clocked_env(database_url: str) -> AsyncIterator[Env]:
+    """Like ``env``, with a clock that moves only when the test moves it."""
+    async for environment in _running_env(database_url, manual_clock=True):
+        yield environment

@@ -13,19 +13,14 @@ from standardwebhooks.webhooks import Webhook
 from api.relay import Relay, backoff
 from storage import deliveries
 from storage.models import DeliveryState, OutboxRow, Topic
-from tests.conftest import Env, start_env
+from tests.conftest import Env
 
 HOOK = "https://203.0.113.9/hook"
 
 
 @pytest.fixture
-async def env(database_url: str) -> AsyncIterator[Env]:
-    environment, lifespan = await start_env(database_url, manual_clock=True)
-    try:
-        yield environment
-    finally:
-        await environment.client.aclose()
-        await lifespan.__aexit__(None, None, None)
+def env(clocked_env: Env) -> Env:
+    return clocked_env
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,13 +50,8 @@ async def _wait_for(condition: Any, seconds: float, what: str) -> None:
 
 
 @pytest.fixture
-async def env(database_url: str) -> AsyncIterator[Env]:
-    environment, lifespan = await start_env(database_url, manual_clock=True)
-    try:
-        yield environment
-    finally:
-        await environment.client.aclose()
-        await lifespan.__aexit__(None, None, None)
+def env(clocked_env: Env) -> Env:
+    return clocked_env
 
 
 async def test_a_hanging_platform_times_out_and_holds_up_nothing_else(
