@@ -1,0 +1,158 @@
+"""The escalation card: what a team sees in the channel, edited in place on every change."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
+    SectionBlock,
+)
+
+from blocks.ids import Action, MoreOption
+from blocks.ids import Block as BlockId
+from blocks.slack_text import escaped, plain, truncate
+from storage.models import Escalation, Status
+
+HEADER_LIMIT = 150
+FIELD_LIMIT = 2000
+SECTION_LIMIT = 3000
+FALLBACK_LIMIT = 3000
+
+PRIORITY_BADGES = {
+    "urgent": ":red_circle: Urgent",
+    "high": ":large_orange_circle: High",
+    "medium": ":large_yellow_circle: Medium",
+    "low": ":white_circle: Low",
+}
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class CardMessage:
+    """``text`` is the notification fallback; ``blocks`` the card itself."""
+
+    text: str
+    blocks: list[Block]
+
+    def blocks_as_dicts(self) -> list[dict[str, Any]]:
+        return [block.to_dict() for block in self.blocks]
+
+
+def slack_date(when: datetime, style: str = "{date_short_pretty} at {time}") -> str:
+    """A date each reader sees in their own timezone."""
+    fallback = when.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(when.timestamp())}^{style}|{fallback}>"
+
+
+def mention(person_id: str | None, name: str | None) -> str:
+    """``<@U…>`` for a Slack user, else the escaped name."""
+    if person_id and _SLACK_USER.match(person_id):
+        return f"<@{person_id}>"
+    return escaped(name or person_id or "someone", 200)
+
+
+def customer_name(esc: Escalation) -> str:
+    customer = esc.customer or {}
+    return str(customer.get("name") or customer.get("id") or "Unknown customer")
+
+
+def reason_label(esc: Escalation) -> str:
+    return str(esc.reason).replace("_", " ").capitalize()
+
+
+def _state_line(esc: Escalation) -> str:
+    if esc.status == Status.queued:
+        return f":hourglass_flowing_sand: *Waiting* since {slack_date(esc.created_at)}"
+    if esc.status == Status.taken:
+        since = slack_date(esc.taken_at) if esc.taken_at else ""
+        return f":raising_hand: *Taken* by {mention(esc.assignee_id, esc.assignee_name)} {since}"
+    who = esc.ended_by or {}
+    by = mention(who.get("id"), who.get("name"))
+    when = slack_date(esc.ended_at) if esc.ended_at else ""
+    if esc.status == Status.returned:
+        return f":robot_face: *Returned to the bot* by {by} {when}"
+    resolution = str(esc.resolution).replace("_", " ") if esc.resolution else "closed"
+    return f":white_check_mark: *Closed* ({resolution}) by {by} {when}"
+
+
+def _details(esc: Escalation) -> SectionBlock:
+    customer = esc.customer or {}
+    who = escaped(customer_name(esc), 500)
+    if customer.get("email"):
+        who += f"\n{escaped(str(customer['email']), 300)}"
+    reason = reason_label(esc)
+    if esc.reason_detail:
+        reason += f"\n{escaped(esc.reason_detail, 1500)}"
+    fields = [
+        f"*Customer*\n{who}",
+        f"*Channel*\n{escaped(esc.channel or 'unknown', 200)}",
+        f"*Priority*\n{PRIORITY_BADGES.get(str(esc.priority), str(esc.priority))}",
+        f"*Reason*\n{reason}",
+    ]
+    return SectionBlock(
+        block_id=BlockId.CARD_DETAILS, fields=[truncate(f, FIELD_LIMIT) for f in fields]
+    )
+
+
+def _last_message(esc: Escalation) -> SectionBlock | None:
+    if not esc.last_message_preview:
+        return None
+    quoted = escaped(esc.last_message_preview, SECTION_LIMIT - 40).replace("\n", "\n>")
+    return SectionBlock(text=f"*Last message*\n>{quoted}")
+
+
+def _buttons(esc: Escalation) -> ActionsBlock | None:
+    if esc.status not in (Status.queued, Status.taken):
+        return None
+    value = esc.id
+    first = (
+        ButtonElement(text="Take", action_id=Action.TAKE, value=value, style="primary")
+        if esc.status == Status.queued
+        else ButtonElement(text="Reply", action_id=Action.REPLY, value=value, style="primary")
+    )
+    more = [
+        Option(
+            text="Assign to…" if esc.status == Status.queued else "Reassign…",
+            value=f"{MoreOption.REASSIGN}:{value}",
+        )
+    ]
+    if esc.status == Status.taken:
+        more.append(Option(text="Unassign", value=f"{MoreOption.UNASSIGN}:{value}"))
+    more.append(Option(text="Change priority…", value=f"{MoreOption.PRIORITY}:{value}"))
+    return ActionsBlock(
+        block_id=BlockId.CARD_ACTIONS,
+        elements=[
+            first,
+            ButtonElement(text="Return to bot", action_id=Action.RETURN, value=value),
+            ButtonElement(text="Close", action_id=Action.CLOSE, value=value, style="danger"),
+            OverflowMenuElement(action_id=Action.MORE, options=more),
+        ],
+    )
+
+
+def escalation_card(esc: Escalation) -> CardMessage:
+    name = customer_name(esc)
+    header = truncate(plain(f"{name} · {reason_label(esc)}"), HEADER_LIMIT)
+    blocks: list[Block] = [HeaderBlock(text=header), _details(esc)]
+    last = _last_message(esc)
+    if last is not None:
+        blocks.append(last)
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_state_line(esc))]))
+    buttons = _buttons(esc)
+    if buttons is not None:
+        blocks.append(buttons)
+    text = escaped(
+        f"{PRIORITY_BADGES.get(str(esc.priority), '')} escalation from {name}: "
+        f"{reason_label(esc)} ({esc.status})",
+        FALLBACK_LIMIT,
+    )
+    return CardMessage(text=text, blocks=blocks)

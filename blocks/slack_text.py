@@ -1,0 +1,39 @@
+"""Putting text people typed into Slack messages safely.
+
+Slack's message text treats ``<…>`` as control sequences (``<!channel>``, ``<@U…>``,
+``<https://…|label>``) and ``&`` as the start of an entity. Escaping those three characters
+is what Slack documents; with it, nothing a customer types can ping a channel or forge a
+link.
+"""
+
+ELLIPSIS = "…"
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str) -> str:
+    """For plain_text objects, which show entities literally: angle brackets become
+    look-alikes, so the text reads the same and still carries no control sequence."""
+    return text.replace("<", "\u2039").replace(">", "\u203a")
+
+
+def truncate(text: str, limit: int, marker: str = ELLIPSIS) -> str:
+    """At most ``limit`` characters, with ``marker`` where it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(marker))] + marker
+
+
+def escaped(text: str, limit: int) -> str:
+    """Escaped, then cut to fit ``limit`` without splitting an entity like ``&amp;``."""
+    safe = escape(text)
+    if len(safe) <= limit:
+        return safe
+    cut = truncate(safe, limit)
+    body = cut[: -len(ELLIPSIS)]
+    amp = body.rfind("&")
+    if amp != -1 and ";" not in body[amp:]:
+        body = body[:amp]
+    return body + ELLIPSIS
