@@ -175,6 +175,22 @@ def platforms_list() -> None:
         out.print(f"{platform.name}\t{platform.callback_url}\t{platform.id}", highlight=False)
 
 
+@app.command()
+def manifest(
+    url: Annotated[str | None, typer.Option(help="Your Baton's public https base URL.")] = None,
+    socket_mode: Annotated[
+        bool, typer.Option("--socket-mode", help="For a Baton run with an app-level token.")
+    ] = False,
+) -> None:
+    """Print the Slack app manifest, with your request URLs filled in."""
+    from bot.manifest import manifest_for, manifest_yaml
+
+    try:
+        sys.stdout.write(manifest_yaml(manifest_for(url, socket_mode=socket_mode)))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 @deliveries_app.command("list")
 def deliveries_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only parked deliveries.")] = False,
