@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from storage.database import Database
@@ -215,14 +215,3 @@ async def replay(db: Database, ids: Collection[int] | None = None) -> int:
             )
         )
         return result.rowcount or 0
-
-
-async def pending_count(db: Database, topic: Topic) -> int:
-    async with db.read() as s:
-        return (
-            await s.execute(
-                select(func.count()).where(
-                    OutboxRow.topic == topic, OutboxRow.state == DeliveryState.pending
-                )
-            )
-        ).scalar_one()

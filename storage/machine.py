@@ -187,7 +187,9 @@ class Machine:
         self, s: AsyncSession, draft: "_Draft", esc: Escalation, created: bool
     ) -> tuple[Escalation, bool]:
         if created and draft.assign_to is not None:
-            esc = await self._take_queued(s, esc, draft.assign_to, draft.now)
+            esc = await self._take_queued(
+                s, esc, draft.assign_to, draft.now, post_card_update=False
+            )
         if draft.idempotency is not None:
             body = escalation_public(esc)
             await store_response(s, draft.idempotency, 201 if created else 200, body)
@@ -231,14 +233,21 @@ class Machine:
         return await self._after_take(s, esc, agent, now, "taken", post_card_update=True)
 
     async def _take_queued(
-        self, s: AsyncSession, esc: Escalation, agent: Actor, now: datetime
+        self,
+        s: AsyncSession,
+        esc: Escalation,
+        agent: Actor,
+        now: datetime,
+        *,
+        post_card_update: bool,
     ) -> Escalation:
-        """Take an escalation this transaction just created (its card is not posted yet)."""
+        """Take an escalation this transaction already holds, known to be queued (just
+        created, whose card is not posted yet, or locked for a PATCH)."""
         taken = await self._conditional_update(
             s, None, esc.id, Escalation.status == Status.queued, _taken_values(agent, now)
         )
-        assert taken is not None, "a row created in this transaction is queued"
-        return await self._after_take(s, taken, agent, now, "taken", post_card_update=False)
+        assert taken is not None, "the row is held by this transaction"
+        return await self._after_take(s, taken, agent, now, "taken", post_card_update)
 
     async def _after_take(
         self,
@@ -559,11 +568,7 @@ class Machine:
             s.add(slack_row(updated, SlackEffect.CARD_UPDATE, now))
             return updated
         if esc.status == Status.queued:
-            taken = await self._conditional_update(
-                s, None, esc.id, Escalation.status == Status.queued, _taken_values(agent, now)
-            )
-            assert taken is not None, "the row is locked by this transaction"
-            return await self._after_take(s, taken, agent, now, "taken", post_card_update=True)
+            return await self._take_queued(s, esc, agent, now, post_card_update=True)
         if esc.assignee_id == agent.id:
             return esc
         previous = {"id": esc.assignee_id, "name": esc.assignee_name}
