@@ -5,7 +5,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,11 +18,9 @@ from sqlalchemy import insert, update
 from api.relay import Relay
 from storage.models import OutboxRow, Platform, Topic
 from storage.outbox import RETRY_FOR
-from tests.api.test_serve import _free_port
 from tests.conftest import TEST_SECRET_KEY, Env, _truncate, escalation_body, start_env
+from tests.processes import BATON, clean_env, free_port, start_serve, wait_ready
 from tests.receiver import Receiver
-
-BATON = Path(sys.executable).parent / "baton"
 
 
 @pytest.fixture
@@ -92,34 +89,11 @@ async def test_a_hanging_platform_times_out_and_holds_up_nothing_else(
         await relay.aclose()
 
 
-def _serve(workdir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [BATON, "serve", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def _ready(base: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "the server exited"
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("server not ready")
-
-
 async def test_sigkill_after_committing_50_replies_loses_nothing(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "SLACK_"))},
+        **clean_env(),
         "BATON_ALLOW_PRIVATE_CALLBACKS": "true",
         "BATON_DATABASE_URL": f"sqlite:///{tmp_path}/baton.db",
     }
@@ -135,12 +109,12 @@ async def test_sigkill_after_committing_50_replies_loses_nothing(
     credentials = json.loads(added.stdout)
     receiver.secret = credentials["webhook_secret"]
     receiver.answer = lambda _id, _n: 0.02  # a platform that takes a moment per event
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {credentials['api_key']}"}
-    server = _serve(tmp_path, port, env)
+    server = start_serve(tmp_path, port, env)
     try:
-        _ready(base, server)
+        wait_ready(base, server)
         async with httpx.AsyncClient(base_url=base, headers=auth) as client:
             esc = (await client.post("/v1/escalations", json=escalation_body())).json()
             await client.post(f"/v1/escalations/{esc['id']}/take", json={"agent": "U0MINH"})
@@ -154,8 +128,8 @@ async def test_sigkill_after_committing_50_replies_loses_nothing(
         server.wait(timeout=10)
         delivered_before = len(receiver.unique_ids())
         assert delivered_before < 52  # the kill really interrupted the relay
-        server = _serve(tmp_path, port, env)
-        _ready(base, server)
+        server = start_serve(tmp_path, port, env)
+        wait_ready(base, server)
         await _wait_for(lambda: len(receiver.unique_ids()) == 52, 60, "every event")
     finally:
         server.kill()
@@ -254,7 +228,7 @@ async def test_baton_deliveries_lists_and_replays_parked_ones(
     shutil.copy(sqlite_template, tmp_path / "baton.db")
     url = f"sqlite:///{tmp_path}/baton.db"
     shell_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "SLACK_"))},
+        **clean_env(),
         "BATON_DATABASE_URL": url,
     }
     env, lifespan = await start_env(url)

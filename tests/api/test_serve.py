@@ -1,53 +1,24 @@
 """`baton serve` as a newcomer runs it: a real process on a fresh SQLite file."""
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-BATON = Path(sys.executable).parent / "baton"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.processes import BATON, clean_env, free_port, start_serve, wait_ready
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "SLACK_"))},
-        "BATON_ALLOW_PRIVATE_CALLBACKS": "true",
-    }
-    port = _free_port()
-    server = subprocess.Popen(
-        [BATON, "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    env = clean_env(BATON_ALLOW_PRIVATE_CALLBACKS="true")
+    port = free_port()
+    server = start_serve(tmp_path, port, env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"baton serve did not start:\n{server.stdout.read()}")
-            time.sleep(0.1)
+        wait_ready(base, server)
         yield base, env
     finally:
         server.terminate()
