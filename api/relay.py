@@ -7,8 +7,6 @@ callback's resolved address again and connects to exactly the address it checked
 following redirects. A slow platform holds up only its own deliveries.
 """
 
-import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -30,6 +28,7 @@ from api.callback_urls import Resolver, UnsafeCallbackUrl, checked_addresses, sy
 from storage import deliveries
 from storage.database import Database
 from storage.deliveries import Claimed
+from storage.drain import Drainer
 from storage.models import Platform, Topic
 from storage.sealing import SecretBox
 
@@ -118,70 +117,36 @@ class Relay:
         )
         self._destinations: dict[str, tuple[float, Destination]] = {}
         self._busy: dict[str, int] = {}
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        db.on_commit(self._wake.set)
+        self._drainer = Drainer(
+            db,
+            Topic.platform,
+            self.worker_id,
+            self._deliver,
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+            excluded_platforms=self._full_platforms,
+        )
 
     async def aclose(self) -> None:
-        for task in list(self._inflight):
-            task.cancel()
-        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self._drainer.aclose()
         await self._client.aclose()
-
-    # ------------------------------------------------------------------------------ loops
 
     async def run(self) -> None:
         """Deliver until cancelled: woken by each commit, and polling for other replicas'
         rows and for retries coming due."""
-        if self.db.is_sqlite:
-            # The embedded database has one process: claims left over are from a crash.
-            await deliveries.release_claims(self.db, Topic.platform)
-        while True:
-            self._wake.clear()
-            room = self.concurrency - len(self._inflight)
-            try:
-                claimed = await self._claim(room)
-            except Exception:  # the database may be briefly unreachable; keep the worker alive
-                log.exception("relay: could not claim deliveries")
-                claimed = []
-            for row in claimed:
-                self._start(row)
-            if room > 0 and len(claimed) == room:
-                continue  # a full claim: more may be due right now
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+        await self._drainer.run()
 
     async def run_once(self) -> int:
         """Deliver everything due now (one round per escalation); for tests and tools."""
-        claimed = await self._claim(self.concurrency)
-        await asyncio.gather(*(self._deliver(row) for row in claimed))
-        return len(claimed)
+        return await self._drainer.run_once()
 
     async def drain(self, rounds: int = 1000) -> int:
         """Keep delivering until nothing more is due now."""
-        total = 0
-        for _ in range(rounds):
-            done = await self.run_once()
-            if done == 0:
-                return total
-            total += done
-        return total
+        return await self._drainer.drain(rounds)
 
-    async def _claim(self, limit: int) -> list[Claimed]:
-        full = [p for p, n in self._busy.items() if n >= self.per_platform]
-        return await deliveries.claim_due(
-            self.db, Topic.platform, self.worker_id, limit, exclude_platforms=full
-        )
-
-    def _start(self, row: Claimed) -> None:
-        task = asyncio.create_task(self._deliver(row))
-        self._inflight.add(task)
-
-        def finished(t: asyncio.Task[None]) -> None:
-            self._inflight.discard(t)
-            self._wake.set()
-
-        task.add_done_callback(finished)
+    def _full_platforms(self) -> list[str]:
+        """Platforms with as many deliveries in flight as one platform may have."""
+        return [p for p, n in self._busy.items() if n >= self.per_platform]
 
     # --------------------------------------------------------------------------- delivery
 

@@ -37,6 +37,12 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     give_up_at: datetime | None
+    reclaimed: bool = False  # an earlier claim ended without a recorded outcome (a crash)
+
+    @property
+    def uncertain(self) -> bool:
+        """An earlier attempt may have taken effect: look before doing it again."""
+        return self.attempts > 0 or self.reclaimed
 
 
 def _claimed(row: OutboxRow) -> Claimed:
@@ -51,6 +57,7 @@ def _claimed(row: OutboxRow) -> Claimed:
         row.payload,
         row.attempts,
         row.give_up_at,
+        reclaimed=row.claimed_by is not None,
     )
 
 
@@ -168,18 +175,70 @@ def _note_reply_status(s: Any, row: Claimed, state: str, error: str | None, now:
         s.add(slack_reply_status(row.escalation_id, row.platform_id, message_id, state, error, now))
 
 
+async def defer(db: Database, row: Claimed, worker: str, until: datetime) -> bool:
+    """Give the row back untried, to be claimed again at ``until`` (e.g. Slack asked to wait).
+    Not counted as an attempt."""
+    async with db.write(notify=False) as s:
+        result = await s.execute(
+            update(OutboxRow)
+            .where(_held_by(row.id, worker))
+            .values(claimed_by=None, claimed_until=None, next_attempt_at=until)
+        )
+        return (result.rowcount or 0) > 0
+
+
+async def renew(db: Database, row: Claimed, worker: str, until: datetime) -> bool:
+    """Keep holding a row whose delivery takes longer than a lease (pacing)."""
+    async with db.write(notify=False) as s:
+        result = await s.execute(
+            update(OutboxRow).where(_held_by(row.id, worker)).values(claimed_until=until)
+        )
+        return (result.rowcount or 0) > 0
+
+
+async def pending_ids(db: Database, topic: Topic, escalation_id: str, kind: str) -> list[int]:
+    stmt = select(OutboxRow.id).where(
+        OutboxRow.topic == topic,
+        OutboxRow.escalation_id == escalation_id,
+        OutboxRow.kind == kind,
+        OutboxRow.state == DeliveryState.pending,
+    )
+    async with db.read() as s:
+        return [i for i in (await s.execute(stmt)).scalars() if i is not None]
+
+
+async def supersede(db: Database, ids: Collection[int]) -> int:
+    """Mark pending rows done without an attempt: a later effect already covered them (one
+    card update shows every change before it). Rows another worker holds are left alone."""
+    if not ids:
+        return 0
+    now = db.clock.now()
+    async with db.write(notify=False) as s:
+        result = await s.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(list(ids)),
+                OutboxRow.state == DeliveryState.pending,
+                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+            )
+            .values(state=DeliveryState.done, done_at=now, claimed_by=None, claimed_until=None)
+        )
+        return result.rowcount or 0
+
+
 async def release_claims(db: Database, topic: Topic) -> int:
-    """Forget every claim on ``topic``: for a single-process database at start-up, where any
-    claim left over belongs to a process that is gone."""
+    """End every claim on ``topic``: for a single-process database at start-up, where any
+    claim left over belongs to a process that is gone. The row keeps ``claimed_by``, so
+    the next claim knows the earlier attempt's outcome is unknown."""
     async with db.write() as s:
         result = await s.execute(
             update(OutboxRow)
             .where(
                 OutboxRow.topic == topic,
-                OutboxRow.claimed_by.is_not(None),
+                OutboxRow.claimed_until.is_not(None),
                 OutboxRow.state == DeliveryState.pending,
             )
-            .values(claimed_by=None, claimed_until=None)
+            .values(claimed_until=None)
         )
         return result.rowcount or 0
 

@@ -30,10 +30,18 @@ class InvalidTransition(StorageError):
 class NotOwner(StorageError):
     """Only the owner may do this (reply, return or close a taken escalation)."""
 
-    def __init__(self, escalation_id: str, action: str, owner_name: str | None) -> None:
+    def __init__(
+        self,
+        escalation_id: str,
+        action: str,
+        owner_name: str | None,
+        owner_id: str | None = None,
+    ) -> None:
         owner = f"it is owned by {owner_name}" if owner_name else "it has no owner"
         super().__init__(f"only the owner can {action} {escalation_id}; {owner}")
+        self.action = action
         self.owner_name = owner_name
+        self.owner_id = owner_id
 
 
 class IdempotencyMismatch(StorageError):

@@ -285,61 +285,133 @@ class Machine:
         *,
         from_slack_ts: str | None = None,
     ) -> tuple[Escalation, Message]:
-        """The owner's words to the customer. From Slack they are in the thread already."""
-        async with self.db.write() as s:
-            now = self.db.clock.now()
-            esc = await self._conditional_update(
-                s,
-                scope,
-                esc_id,
-                and_(Escalation.status == Status.taken, Escalation.assignee_id == agent.id),
+        """The owner's words to the customer. From Slack they are in the thread already, and
+        a Slack message (by its ts) is relayed once however often it arrives."""
+        try:
+            async with self.db.write() as s:
+                return await self._reply(
+                    s, scope, esc_id, agent, content, attachments, from_slack_ts
+                )
+        except _Duplicate as dup:
+            async with self.db.read() as s:
+                return await self._load(s, scope, esc_id), dup.original
+
+    async def _reply(
+        self,
+        s: AsyncSession,
+        scope: str | None,
+        esc_id: str,
+        agent: Actor,
+        content: str,
+        attachments: Sequence[dict[str, Any]],
+        from_slack_ts: str | None,
+    ) -> tuple[Escalation, Message]:
+        now = self.db.clock.now()
+        esc = await self._conditional_update(
+            s,
+            scope,
+            esc_id,
+            and_(Escalation.status == Status.taken, Escalation.assignee_id == agent.id),
+            {
+                "first_reply_at": func.coalesce(Escalation.first_reply_at, now),
+                "last_message_at": now,
+                "last_message_preview": _preview(content),
+            },
+        )
+        if esc is None:
+            current = await self._load(s, scope, esc_id)
+            if current.status == Status.taken:
+                raise NotOwner(esc_id, "reply to", current.assignee_name, current.assignee_id)
+            raise InvalidTransition(esc_id, "reply to", current.status)
+        if from_slack_ts is not None:
+            # The row lock taken by the update orders a racing retry of the same message.
+            original = await _message_by_slack_ts(s, esc_id, from_slack_ts)
+            if original is not None:
+                s.expunge(original)
+                raise _Duplicate(original)
+        msg = Message(
+            id=new_id("msg"),
+            escalation_id=esc.id,
+            role=Role.agent,
+            content=content,
+            attachments=list(attachments),
+            author_id=agent.id,
+            author_name=agent.name,
+            slack_ts=from_slack_ts,
+            sent_at=now,
+            created_at=now,
+        )
+        s.add(msg)
+        event = self._event(esc, "reply", agent, now, {"message_id": msg.id})
+        s.add(event)
+        if from_slack_ts is None:
+            s.add(slack_row(esc, SlackEffect.THREAD_MESSAGE, now, message_id=msg.id))
+        s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
+        s.add(
+            platform_row(
+                esc,
+                PlatformEvent.MESSAGE,
+                event.id,
+                now,
                 {
-                    "first_reply_at": func.coalesce(Escalation.first_reply_at, now),
-                    "last_message_at": now,
-                    "last_message_preview": _preview(content),
+                    "message": {
+                        "id": msg.id,
+                        "content": content,
+                        "attachments": msg.attachments,
+                        "agent": agent.as_dict(),
+                        "sent_at": iso(now),
+                    }
                 },
             )
-            if esc is None:
-                current = await self._load(s, scope, esc_id)
-                if current.status == Status.taken:
-                    raise NotOwner(esc_id, "reply to", current.assignee_name)
-                raise InvalidTransition(esc_id, "reply to", current.status)
-            msg = Message(
-                id=new_id("msg"),
-                escalation_id=esc.id,
-                role=Role.agent,
-                content=content,
-                attachments=list(attachments),
-                author_id=agent.id,
-                author_name=agent.name,
-                slack_ts=from_slack_ts,
-                sent_at=now,
-                created_at=now,
+        )
+        return esc, msg
+
+    async def hold_slack_message(
+        self, esc_id: str, author: Actor, content: str, slack_ts: str
+    ) -> Event:
+        """Someone wrote in the thread of an escalation nobody owns: keep the message until
+        they choose to take the escalation and send it, or to keep it as a note."""
+        async with self.db.write() as s:
+            esc = await self._load(s, None, esc_id)
+            event = self._event(
+                esc, "held", author, self.db.clock.now(), {"content": content, "slack_ts": slack_ts}
             )
-            s.add(msg)
-            event = self._event(esc, "reply", agent, now, {"message_id": msg.id})
             s.add(event)
-            if from_slack_ts is None:
-                s.add(slack_row(esc, SlackEffect.THREAD_MESSAGE, now, message_id=msg.id))
-            s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-            s.add(
-                platform_row(
-                    esc,
-                    PlatformEvent.MESSAGE,
-                    event.id,
-                    now,
-                    {
-                        "message": {
-                            "id": msg.id,
-                            "content": content,
-                            "attachments": msg.attachments,
-                            "agent": agent.as_dict(),
-                            "sent_at": iso(now),
-                        }
-                    },
+            return event
+
+    async def take_and_send(
+        self, esc_id: str, agent: Actor, held_event_id: str
+    ) -> tuple[Escalation, Message]:
+        """Take the escalation and relay the message held for it, all or nothing."""
+        try:
+            async with self.db.write() as s:
+                held = await self._held(s, esc_id, held_event_id, agent)
+                await self._take(s, None, esc_id, agent)
+                return await self._reply(
+                    s, None, esc_id, agent, held.data["content"], (), held.data["slack_ts"]
                 )
+        except _Duplicate as dup:
+            async with self.db.read() as s:
+                return await self._load(s, None, esc_id), dup.original
+
+    async def keep_as_note(self, esc_id: str, author: Actor, held_event_id: str) -> Event:
+        async with self.db.write() as s:
+            held = await self._held(s, esc_id, held_event_id, author)
+            esc = await self._load(s, None, esc_id)
+            return self._note(
+                s, esc, author, held.data["content"], self.db.clock.now(), from_slack=True
             )
-            return esc, msg
+
+    async def _held(self, s: AsyncSession, esc_id: str, held_event_id: str, author: Actor) -> Event:
+        held = await s.get(Event, held_event_id)
+        if (
+            held is None
+            or held.escalation_id != esc_id
+            or held.type != "held"
+            or held.actor_id != author.id
+        ):
+            raise NotFound("held message", held_event_id)
+        return held
 
     async def add_note(
         self,
@@ -498,7 +570,7 @@ class Machine:
         if esc is None:
             current = await self._load(s, scope, esc_id)
             if current.status == Status.taken:
-                raise NotOwner(esc_id, action, current.assignee_name)
+                raise NotOwner(esc_id, action, current.assignee_name, current.assignee_id)
             raise InvalidTransition(esc_id, action, current.status)
         return esc
 
@@ -780,6 +852,11 @@ async def _message_by_external_id(s: AsyncSession, esc_id: str, external_id: str
     stmt = select(Message).where(
         Message.escalation_id == esc_id, Message.external_id == external_id
     )
+    return (await s.execute(stmt)).scalars().first()
+
+
+async def _message_by_slack_ts(s: AsyncSession, esc_id: str, slack_ts: str) -> Message | None:
+    stmt = select(Message).where(Message.escalation_id == esc_id, Message.slack_ts == slack_ts)
     return (await s.execute(stmt)).scalars().first()
 
 

@@ -160,6 +160,15 @@ class Message(SQLModel, table=True):
             sqlite_where=text("external_id IS NOT NULL"),
             postgresql_where=text("external_id IS NOT NULL"),
         ),
+        # A Slack message is relayed once, however often Slack delivers its event.
+        Index(
+            "uq_messages_slack_ts",
+            "escalation_id",
+            "slack_ts",
+            unique=True,
+            sqlite_where=text("slack_ts IS NOT NULL"),
+            postgresql_where=text("slack_ts IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True)
@@ -244,6 +253,15 @@ class SlackThread(SQLModel, table=True):
     channel_id: str
     thread_ts: str
     created_at: datetime = _utc()
+
+
+class SlackEventSeen(SQLModel, table=True):
+    """An Events API delivery already handled: Slack's retries carry the same ``event_id``."""
+
+    __tablename__ = "slack_events_seen"
+
+    event_id: str = Field(primary_key=True)
+    created_at: datetime = _utc(index=True)
 
 
 class Agent(SQLModel, table=True):

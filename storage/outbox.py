@@ -11,6 +11,8 @@ from typing import Any
 from storage.models import Escalation, OutboxRow, Topic
 from storage.public import escalation_public, iso
 
+RETRY_FOR = timedelta(hours=24)
+
 
 class SlackEffect:
     CARD_POST = "card.post"
@@ -59,10 +61,8 @@ def _slack_row(
         payload=payload,
         next_attempt_at=now,
         created_at=now,
+        give_up_at=now + RETRY_FOR,
     )
-
-
-RETRY_FOR = timedelta(hours=24)
 
 
 def platform_row(

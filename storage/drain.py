@@ -1,0 +1,96 @@
+"""The loop every outbox worker runs: claim what is due, deliver each row in a task of its
+own, and sleep until a commit wakes it or the poll interval passes (retries coming due,
+rows written by other replicas)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Collection
+
+from storage import deliveries
+from storage.database import Database
+from storage.deliveries import Claimed
+from storage.models import Topic
+
+log = logging.getLogger("baton.outbox")
+
+
+class Drainer:
+    def __init__(
+        self,
+        db: Database,
+        topic: Topic,
+        worker_id: str,
+        deliver: Callable[[Claimed], Awaitable[None]],
+        *,
+        concurrency: int,
+        poll_interval: float = 1.0,
+        excluded_platforms: Callable[[], Collection[str]] = lambda: (),
+    ) -> None:
+        self.db, self.topic, self.worker_id = db, topic, worker_id
+        self.deliver = deliver
+        self.concurrency, self.poll_interval = concurrency, poll_interval
+        self.excluded_platforms = excluded_platforms
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        db.on_commit(self._wake.set)
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        if self.db.is_sqlite:
+            # The embedded database has one process: claims left over are from a crash.
+            await deliveries.release_claims(self.db, self.topic)
+        while True:
+            self._wake.clear()
+            room = self.concurrency - len(self._inflight)
+            try:
+                claimed = await self._claim(room)
+            except Exception:  # the database may be briefly unreachable; keep the worker alive
+                log.exception("%s: could not claim rows", self.topic)
+                claimed = []
+            for row in claimed:
+                self._start(row)
+            if room > 0 and len(claimed) == room:
+                continue  # a full claim: more may be due right now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    async def run_once(self) -> int:
+        """Deliver everything due now (one round per escalation); for tests and tools."""
+        claimed = await self._claim(self.concurrency)
+        await asyncio.gather(*(self.deliver(row) for row in claimed))
+        return len(claimed)
+
+    async def drain(self, rounds: int = 1000) -> int:
+        """Keep delivering until nothing more is due now."""
+        total = 0
+        for _ in range(rounds):
+            done = await self.run_once()
+            if done == 0:
+                return total
+            total += done
+        return total
+
+    async def aclose(self) -> None:
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        return await deliveries.claim_due(
+            self.db,
+            self.topic,
+            self.worker_id,
+            limit,
+            exclude_platforms=self.excluded_platforms(),
+        )
+
+    def _start(self, row: Claimed) -> None:
+        task = asyncio.create_task(self.deliver(row))
+        self._inflight.add(task)
+
+        def finished(t: asyncio.Task[None]) -> None:
+            self._inflight.discard(t)
+            self._wake.set()
+
+        task.add_done_callback(finished)

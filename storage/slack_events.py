@@ -1,0 +1,38 @@
+"""Slack's Events API retries an event (same ``event_id``) when it did not see our answer in
+time; each event is handled once."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.database import Database
+from storage.models import SlackEventSeen
+
+REMEMBER_FOR = timedelta(days=1)  # Slack retries within minutes
+
+
+async def first_sight(db: Database, event_id: str) -> bool:
+    """Record ``event_id``; False if it was recorded before (a retry, or a duplicate)."""
+    dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+    stmt = (
+        dialect_insert(SlackEventSeen)
+        .values(event_id=event_id, created_at=db.clock.now())
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    async with db.write(notify=False) as s:
+        result = await s.execute(stmt)
+        return (result.rowcount or 0) > 0
+
+
+async def forget(db: Database, event_id: str) -> None:
+    """Let a retry of ``event_id`` through again (its handling failed)."""
+    async with db.write(notify=False) as s:
+        await s.execute(delete(SlackEventSeen).where(SlackEventSeen.event_id == event_id))
+
+
+async def purge_seen(db: Database, now: datetime | None = None) -> int:
+    cutoff = (now or db.clock.now()) - REMEMBER_FOR
+    async with db.write(notify=False) as s:
+        result = await s.execute(delete(SlackEventSeen).where(SlackEventSeen.created_at < cutoff))
+        return result.rowcount or 0

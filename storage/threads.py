@@ -1,0 +1,112 @@
+"""Where each escalation lives in Slack, and what its thread shows first."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage.database import Database
+from storage.models import Escalation, Event, Message, SlackThread
+
+EARLIER_SHOWN = 10
+
+
+async def thread_of(db: Database, escalation_id: str) -> SlackThread | None:
+    async with db.read() as s:
+        return await s.get(SlackThread, escalation_id)
+
+
+async def escalation_in_thread(
+    db: Database, team_id: str, channel_id: str, thread_ts: str
+) -> Escalation | None:
+    """The escalation whose card starts this thread: found by team, channel and ts together."""
+    stmt = (
+        select(Escalation)
+        .join(SlackThread, SlackThread.escalation_id == Escalation.id)
+        .where(
+            SlackThread.team_id == team_id,
+            SlackThread.channel_id == channel_id,
+            SlackThread.thread_ts == thread_ts,
+        )
+    )
+    async with db.read() as s:
+        return (await s.execute(stmt)).scalars().first()
+
+
+async def remember_thread(
+    db: Database, escalation_id: str, team_id: str, channel_id: str, ts: str
+) -> SlackThread:
+    """Store where the card was posted; from now on it is only ever updated."""
+    thread = SlackThread(
+        escalation_id=escalation_id,
+        team_id=team_id,
+        channel_id=channel_id,
+        thread_ts=ts,
+        created_at=db.clock.now(),
+    )
+    dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+    stmt = (
+        dialect_insert(SlackThread)
+        .values(**thread.model_dump())
+        .on_conflict_do_nothing(index_elements=["escalation_id"])
+    )
+    async with db.write(notify=False) as s:
+        await s.execute(stmt)
+        stored = await s.get(SlackThread, escalation_id, populate_existing=True)
+    assert stored is not None
+    return stored
+
+
+async def load_escalation(db: Database, escalation_id: str) -> Escalation | None:
+    async with db.read() as s:
+        return await s.get(Escalation, escalation_id)
+
+
+async def load_message(db: Database, message_id: str) -> Message | None:
+    async with db.read() as s:
+        return await s.get(Message, message_id)
+
+
+async def load_event(db: Database, event_id: str) -> Event | None:
+    async with db.read() as s:
+        return await s.get(Event, event_id)
+
+
+async def transcript(db: Database, esc: Escalation) -> Sequence[Message]:
+    """The conversation as the bot platform sent it with the escalation."""
+    stmt = (
+        select(Message)
+        .where(Message.escalation_id == esc.id, Message.created_at <= esc.created_at)
+        .order_by(Message.sent_at, Message.id)
+    )
+    async with db.read() as s:
+        return list((await s.execute(stmt)).scalars())
+
+
+async def earlier_escalations(db: Database, esc: Escalation) -> Sequence[Escalation]:
+    """The same customer's previous escalations on this platform, newest first."""
+    if not esc.customer_id:
+        return []
+    stmt = (
+        select(Escalation)
+        .where(
+            Escalation.platform_id == esc.platform_id,
+            Escalation.customer_id == esc.customer_id,
+            Escalation.id != esc.id,
+            Escalation.created_at <= esc.created_at,
+        )
+        .order_by(Escalation.created_at.desc())
+        .limit(EARLIER_SHOWN)
+    )
+    async with db.read() as s:
+        return list((await s.execute(stmt)).scalars())
+
+
+async def remember_message_ts(db: Database, message_id: str, ts: str) -> None:
+    """The thread post that shows an agent's reply, so its delivery shows on it."""
+    async with db.write(notify=False) as s:
+        await s.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.slack_ts.is_(None))
+            .values(slack_ts=ts)
+        )
