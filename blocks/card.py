@@ -106,7 +106,8 @@ def _details(esc: Escalation) -> SectionBlock:
 def _last_message(esc: Escalation) -> SectionBlock | None:
     if not esc.last_message_preview:
         return None
-    quoted = escaped(esc.last_message_preview, SECTION_LIMIT - 40).replace("\n", "\n>")
+    # Quoting adds a ">" per line: half the room keeps even a text of blank lines in bounds.
+    quoted = escaped(esc.last_message_preview, SECTION_LIMIT // 2 - 40).replace("\n", "\n>")
     return SectionBlock(text=f"*Last message*\n>{quoted}")
 
 

@@ -9,6 +9,8 @@ class Action(StrEnum):
     RETURN = "esc_return"
     CLOSE = "esc_close"
     MORE = "esc_more"  # overflow: reassign, unassign, priority
+    TAKE_AND_SEND = "esc_take_and_send"
+    KEEP_AS_NOTE = "esc_keep_as_note"
 
 
 class Block(StrEnum):
@@ -21,4 +23,24 @@ class MoreOption(StrEnum):
 
     REASSIGN = "reassign"
     UNASSIGN = "unassign"
+    PRIORITY = "priority"
+
+
+class View(StrEnum):
+    """Modal callback ids."""
+
+    REPLY = "esc_reply_modal"
+    CLOSE = "esc_close_modal"
+    REASSIGN = "esc_reassign_modal"
+    PRIORITY = "esc_priority_modal"
+
+
+class Input(StrEnum):
+    """Modal inputs: each is both the input block's block_id and its element's action_id."""
+
+    REPLY_TEXT = "reply_text"
+    RESOLUTION = "resolution"
+    CLOSE_NOTE = "close_note"
+    KEEP_PAUSED = "keep_ai_paused"
+    ASSIGNEE = "assignee"
     PRIORITY = "priority"

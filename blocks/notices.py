@@ -1,0 +1,75 @@
+"""Short answers Baton gives one person in Slack (ephemeral messages)."""
+
+from blocks.card import mention
+
+STATUS_WORDS = {
+    "queued": "waiting for someone to take it",
+    "taken": "taken",
+    "returned": "back with the bot",
+    "closed": "closed",
+}
+
+
+def already_taken(owner_id: str, owner_name: str) -> str:
+    return f":raising_hand: Already taken by {mention(owner_id, owner_name)}."
+
+
+def only_owner(action: str, owner_id: str | None, owner_name: str | None) -> str:
+    if not owner_id and not owner_name:
+        return f"Take the escalation first: only its owner can {action} it."
+    return f"Only the owner, {mention(owner_id, owner_name)}, can {action} this escalation."
+
+
+def not_possible(action: str, status: str) -> str:
+    return f"You can't {action} this escalation: it is {STATUS_WORDS.get(status, status)}."
+
+
+def unknown_escalation() -> str:
+    return "Baton doesn't know this escalation any more."
+
+
+def note_kept(owner_id: str | None, owner_name: str | None) -> str:
+    return (
+        f":memo: {mention(owner_id, owner_name)} owns this escalation, so your message is kept "
+        "as an internal note: the customer does not see it."
+    )
+
+
+def note_saved() -> str:
+    return ":memo: Kept as an internal note; the customer does not see it."
+
+
+def not_relayed_ended(status: str) -> str:
+    return (
+        f"This escalation is {STATUS_WORDS.get(status, status)}: your message was not sent to "
+        "the customer (it is kept as a note)."
+    )
+
+
+def edit_not_relayed() -> str:
+    return (
+        "The customer already has your original message: edits are not sent. To correct it, "
+        "write a new message in the thread."
+    )
+
+
+def delete_not_relayed() -> str:
+    return (
+        "Deleting a message in Slack does not unsend it: the customer already has it. "
+        "To correct it, write a new message in the thread."
+    )
+
+
+def files_not_relayed() -> str:
+    return "Files are not sent to the customer; only the text of your message was."
+
+
+def sent() -> str:
+    return ":outbox_tray: Taken; your message is on its way to the customer."
+
+
+def trouble() -> str:
+    return (
+        ":warning: Baton could not do that just now (its database did not answer). Nothing "
+        "was sent to the customer; please try again."
+    )
