@@ -3,15 +3,19 @@
 It answers the methods Baton uses the way Slack does (see shared/slack/FACTS.md): JSON
 always, logical errors as HTTP 200 ``{"ok": false, "error": …}``, rate limits as 429 with an
 integer ``Retry-After``. It keeps channels, messages (with metadata and threads), reactions,
-users and views, records every call, and can be told to fail. Point
+users, views and ephemerals, records every call, and can be told to fail. Tests script what
+people do in Slack with ``post_as_user``/``edit_as_user``/``delete_as_user``. Point
 ``BATON_SLACK_API_URL`` at ``StandIn.url``.
 """
 
+import base64
 import json
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -20,6 +24,8 @@ BOT_USER, BOT_ID, TEAM, APP = "UBOT", "BBOT", "T111", "A111"
 SCOPES = "chat:write,channels:history,groups:history,im:history,users:read,users:read.email,"
 SCOPES += "commands,reactions:write,app_mentions:read"
 MAX_MESSAGE_BLOCKS = 50
+HISTORY_LIMIT, REPLIES_LIMIT = 100, 1000  # Slack's defaults when no limit is given
+TRUTHY = {"1", "true", True}  # also matches 1
 
 
 @dataclass
@@ -49,8 +55,16 @@ class StoredMessage:
     thread_ts: str | None
     metadata: dict[str, Any] | None
     reactions: dict[str, set[str]] = field(default_factory=dict)
+    client_msg_id: str | None = None
+    parent_user_id: str | None = None
+    edited: dict[str, str] | None = None
+    subtype: str | None = None
+    # Kept up to date on a thread's parent by the stand-in.
+    reply_count: int = 0
+    reply_users: list[str] = field(default_factory=list)
+    latest_reply: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, include_metadata: bool = True) -> dict[str, Any]:
         message: dict[str, Any] = {
             "type": "message",
             "ts": self.ts,
@@ -59,12 +73,30 @@ class StoredMessage:
             "blocks": self.blocks,
             "team": TEAM,
         }
+        if self.subtype:
+            message["subtype"] = self.subtype
+        if self.subtype == "tombstone":
+            message.update(hidden=True, blocks=[])
         if self.user == BOT_USER:
             message.update(bot_id=BOT_ID, app_id=APP)
+        if self.client_msg_id:
+            message["client_msg_id"] = self.client_msg_id
+        if self.edited:
+            message["edited"] = dict(self.edited)
         if self.thread_ts:
             message["thread_ts"] = self.thread_ts
-        if self.metadata:
-            message["metadata"] = self.metadata
+            if self.parent_user_id:
+                message["parent_user_id"] = self.parent_user_id
+        elif self.reply_count:
+            message.update(
+                thread_ts=self.ts,
+                reply_count=self.reply_count,
+                reply_users_count=len(self.reply_users),
+                latest_reply=self.latest_reply,
+                reply_users=list(self.reply_users),
+            )
+        if self.metadata and include_metadata:
+            message["metadata"] = dict(self.metadata)
         if self.reactions:
             message["reactions"] = [
                 {"name": n, "users": sorted(u), "count": len(u)} for n, u in self.reactions.items()
@@ -72,24 +104,40 @@ class StoredMessage:
         return message
 
 
+@dataclass
+class Ephemeral:
+    """A ``chat.postEphemeral`` that Slack accepted: only ``user`` sees it, nothing stores it."""
+
+    channel: str
+    user: str
+    text: str
+    blocks: list[Any]
+    thread_ts: str | None
+    ts: str
+
+
 class StandIn:
     def __init__(
         self,
         token: str = "xoxb-standin",
         *,
+        app_token: str = "xapp-standin",
         channels: dict[str, set[str]] | None = None,
         users: dict[str, dict[str, Any]] | None = None,
         post_interval: float = 0.0,
     ) -> None:
         """``channels`` maps channel id to its members (the bot must be one to post);
-        ``post_interval`` > 0 enforces Slack's chat.postMessage pace per channel."""
+        ``post_interval`` > 0 enforces Slack's chat.postMessage pace per channel;
+        ``app_token`` is the app-level token that ``apps.connections.open`` wants."""
         self.token = token
+        self.app_token = app_token
         self.channels = channels if channels is not None else {"C0ESCALATE": {BOT_USER}}
         self.users = users if users is not None else {}
         self.post_interval = post_interval
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], StoredMessage] = {}
         self.views: dict[str, dict[str, Any]] = {}
+        self.ephemerals: list[Ephemeral] = []
         self.faults: dict[str, deque[Fault]] = {}
         self.scopes = SCOPES
         self._lock = threading.Lock()
@@ -153,6 +201,96 @@ class StandIn:
                 key=lambda m: m.ts,
             )
 
+    def ephemerals_for(self, user: str) -> list[Ephemeral]:
+        with self._lock:
+            return [e for e in self.ephemerals if e.user == user]
+
+    def post_as_user(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None
+    ) -> StoredMessage:
+        """Store a message a person typed, as Slack would: a fresh ts, a rich_text block,
+        a client_msg_id, no bot_id. The channel and the thread must exist; membership is
+        not checked (put the user in ``channels`` if ephemerals should reach them)."""
+        with self._lock:
+            if channel not in self.channels:
+                raise ValueError(f"no channel {channel!r}")
+            parent = self.messages.get((channel, thread_ts)) if thread_ts else None
+            if thread_ts and parent is None:
+                raise ValueError(f"no message {thread_ts!r} in {channel!r} to reply to")
+            message = StoredMessage(
+                channel,
+                self._next_ts(),
+                user,
+                text,
+                _rich_text(text),
+                thread_ts,
+                None,
+                client_msg_id=str(uuid.uuid4()),
+                parent_user_id=parent.user if parent else None,
+            )
+            self.messages[(channel, message.ts)] = message
+            if thread_ts:
+                self._refresh_thread(channel, thread_ts)
+            return message
+
+    def edit_as_user(self, channel: str, ts: str, text: str) -> StoredMessage:
+        """Its author edits a message: new text and blocks, and ``edited`` as Slack marks it."""
+        with self._lock:
+            message = self._existing(channel, ts)
+            message.text = text
+            message.blocks = _rich_text(text)
+            message.edited = {"user": message.user, "ts": self._next_ts()}
+            return message
+
+    def delete_as_user(self, channel: str, ts: str) -> StoredMessage:
+        """Its author deletes a message; returns what was removed. A parent that still has
+        replies leaves a tombstone behind, as in Slack."""
+        with self._lock:
+            message = self._existing(channel, ts)
+            del self.messages[(channel, ts)]
+            if message.thread_ts and message.thread_ts != ts:
+                self._refresh_thread(channel, message.thread_ts)
+            elif message.reply_count:
+                self.messages[(channel, ts)] = StoredMessage(
+                    channel,
+                    ts,
+                    "USLACKBOT",
+                    "This message was deleted.",
+                    [],
+                    None,
+                    None,
+                    subtype="tombstone",
+                    reply_count=message.reply_count,
+                    reply_users=list(message.reply_users),
+                    latest_reply=message.latest_reply,
+                )
+            return message
+
+    def _existing(self, channel: str, ts: str) -> StoredMessage:
+        message = self.messages.get((channel, ts))
+        if message is None:
+            raise ValueError(f"no message {ts!r} in {channel!r}")
+        return message
+
+    def _refresh_thread(self, channel: str, parent_ts: str) -> None:
+        parent = self.messages.get((channel, parent_ts))
+        if parent is None:
+            return
+        replies = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m.channel == channel and m.thread_ts == parent_ts and m.ts != parent_ts
+            ),
+            key=lambda m: Decimal(m.ts),
+        )
+        if not replies and parent.subtype == "tombstone":
+            del self.messages[(channel, parent_ts)]
+            return
+        parent.reply_count = len(replies)
+        parent.reply_users = list(dict.fromkeys(m.user for m in replies))
+        parent.latest_reply = replies[-1].ts if replies else None
+
     # ---------------------------------------------------------------------- the methods
 
     def handle(
@@ -174,7 +312,9 @@ class StandIn:
             if fault.status != 200:
                 return fault.status, {"ok": False, "error": "internal_error"}, {}, False
             return 200, {"ok": False, "error": fault.error or "fatal_error"}, {}, False
-        if token != self.token:
+        # Socket Mode's handshake takes the app-level token; every other method the bot token.
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if token != expected:
             return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}, False
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
@@ -229,9 +369,14 @@ class StandIn:
             return 200, {"ok": False, "error": "no_text"}, {}
         if len(blocks) > MAX_MESSAGE_BLOCKS:
             return 200, {"ok": False, "error": "invalid_blocks"}, {}
-        thread_ts = p.get("thread_ts")
-        if thread_ts and (channel, thread_ts) not in self.messages:
+        thread_ts = p.get("thread_ts") or None
+        parent = self.messages.get((channel, thread_ts)) if thread_ts else None
+        if thread_ts and parent is None:
             return 200, {"ok": False, "error": "thread_not_found"}, {}
+        try:
+            metadata = _metadata(p.get("metadata"))
+        except ValueError:
+            return 200, {"ok": False, "error": "invalid_metadata_format"}, {}
         message = StoredMessage(
             channel,
             self._next_ts(),
@@ -239,9 +384,12 @@ class StandIn:
             p.get("text") or "",
             blocks,
             thread_ts,
-            _as_dict(p.get("metadata")),
+            metadata,
+            parent_user_id=parent.user if parent else None,
         )
         self.messages[(channel, message.ts)] = message
+        if thread_ts:
+            self._refresh_thread(channel, thread_ts)
         return (
             200,
             {"ok": True, "channel": channel, "ts": message.ts, "message": message.as_dict()},
@@ -258,7 +406,10 @@ class StandIn:
         message.text = p.get("text") or message.text
         message.blocks = blocks or message.blocks
         if p.get("metadata"):
-            message.metadata = _as_dict(p.get("metadata"))
+            try:
+                message.metadata = _metadata(p.get("metadata"))
+            except ValueError:
+                return 200, {"ok": False, "error": "invalid_metadata_format"}, {}
         return (
             200,
             {
@@ -272,10 +423,24 @@ class StandIn:
         )
 
     def _chat_postEphemeral(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-        error = self._channel_error(p.get("channel"))
+        channel = p.get("channel")
+        error = self._channel_error(channel)
         if error:
             return 200, {"ok": False, "error": error}, {}
-        return 200, {"ok": True, "message_ts": self._next_ts()}, {}
+        assert channel is not None
+        user = p.get("user") or ""
+        if user not in self.channels[channel]:
+            return 200, {"ok": False, "error": "user_not_in_channel"}, {}
+        blocks = _as_list(p.get("blocks"))
+        if not p.get("text") and not blocks:
+            return 200, {"ok": False, "error": "no_text"}, {}
+        if len(blocks) > MAX_MESSAGE_BLOCKS:
+            return 200, {"ok": False, "error": "invalid_blocks"}, {}
+        ephemeral = Ephemeral(
+            channel, user, p.get("text") or "", blocks, p.get("thread_ts") or None, self._next_ts()
+        )
+        self.ephemerals.append(ephemeral)
+        return 200, {"ok": True, "message_ts": ephemeral.ts}, {}
 
     def _conversations_history(
         self, p: dict[str, Any]
@@ -283,38 +448,62 @@ class StandIn:
         channel = p.get("channel", "")
         if channel not in self.channels:
             return 200, {"ok": False, "error": "channel_not_found"}, {}
-        oldest = float(p.get("oldest") or 0)
-        found = sorted(
-            (
-                m
-                for m in self.messages.values()
-                if m.channel == channel and not m.thread_ts and float(m.ts) >= oldest
-            ),
-            key=lambda m: m.ts,
-            reverse=True,
-        )[: int(p.get("limit") or 100)]
-        return 200, {"ok": True, "messages": [m.as_dict() for m in found], "has_more": False}, {}
+        top = [m for m in self.messages.values() if m.channel == channel and not m.thread_ts]
+        window = _window(top, p)
+        if isinstance(window, str):
+            return 200, {"ok": False, "error": window}, {}
+        newest_first = sorted(window, key=lambda m: Decimal(m.ts), reverse=True)
+        page = _page(newest_first, p.get("cursor"), _limit(p, HISTORY_LIMIT), older=True)
+        if page is None:
+            return 200, {"ok": False, "error": "invalid_cursor"}, {}
+        found, next_cursor = page
+        body: dict[str, Any] = {
+            "ok": True,
+            "messages": [m.as_dict(include_metadata=_include_metadata(p)) for m in found],
+            "has_more": bool(next_cursor),
+            "pin_count": 0,
+        }
+        if next_cursor:
+            body["response_metadata"] = {"next_cursor": next_cursor}
+        return 200, body, {}
 
     def _conversations_replies(
         self, p: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         channel, ts = p.get("channel", ""), p.get("ts", "")
+        if channel not in self.channels:
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
         parent = self.messages.get((channel, ts))
+        if parent is not None and parent.thread_ts and parent.thread_ts != ts:
+            # ts may name any message of the thread; Slack answers with the whole thread.
+            parent = self.messages.get((channel, parent.thread_ts))
         if parent is None:
             return 200, {"ok": False, "error": "thread_not_found"}, {}
-        replies = sorted(
-            (m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts),
-            key=lambda m: m.ts,
-        )
-        return (
-            200,
-            {
-                "ok": True,
-                "messages": [parent.as_dict()] + [m.as_dict() for m in replies],
-                "has_more": False,
-            },
-            {},
-        )
+        replies = [
+            m
+            for m in self.messages.values()
+            if m.channel == channel and m.thread_ts == parent.ts and m.ts != parent.ts
+        ]
+        window = _window(replies, p)
+        if isinstance(window, str):
+            return 200, {"ok": False, "error": window}, {}
+        oldest_first = sorted(window, key=lambda m: Decimal(m.ts))
+        cursor = p.get("cursor")
+        page = _page(oldest_first, cursor, _limit(p, REPLIES_LIMIT), older=False)
+        if page is None:
+            return 200, {"ok": False, "error": "invalid_cursor"}, {}
+        found, next_cursor = page
+        # The parent leads the first page whatever the time bounds; later pages hold replies.
+        if not cursor:
+            found = [parent, *found]
+        body: dict[str, Any] = {
+            "ok": True,
+            "messages": [m.as_dict(include_metadata=_include_metadata(p)) for m in found],
+            "has_more": bool(next_cursor),
+        }
+        if next_cursor:
+            body["response_metadata"] = {"next_cursor": next_cursor}
+        return 200, body, {}
 
     def _conversations_info(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         channel = p.get("channel", "")
@@ -340,16 +529,31 @@ class StandIn:
         )
 
     def _users_info(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
-        user = self.users.get(p.get("user", ""))
-        if user is None:
+        user_id = p.get("user", "")
+        if user_id not in self.users:
             return 200, {"ok": False, "error": "user_not_found"}, {}
-        return 200, {"ok": True, "user": user}, {}
+        return 200, {"ok": True, "user": self._user(user_id)}, {}
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        """The user as given, with the fields Slack always sends filled in where missing."""
+        given = self.users[user_id]
+        profile = {"real_name": given.get("real_name", ""), **given.get("profile", {})}
+        return {
+            "id": user_id,
+            "team_id": TEAM,
+            "name": given.get("name", user_id.lower()),
+            "deleted": False,
+            "is_bot": False,
+            "is_app_user": False,
+            **given,
+            "profile": profile,
+        }
 
     def _users_lookupByEmail(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         email = (p.get("email") or "").lower()
-        for user in self.users.values():
+        for user_id, user in self.users.items():
             if (user.get("profile", {}).get("email") or "").lower() == email:
-                return 200, {"ok": True, "user": user}, {}
+                return 200, {"ok": True, "user": self._user(user_id)}, {}
         return 200, {"ok": False, "error": "users_not_found"}, {}
 
     def _reactions_add(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -373,6 +577,15 @@ class StandIn:
         if not users:
             message.reactions.pop(p.get("name", ""), None)
         return 200, {"ok": True}, {}
+
+    def _apps_connections_open(
+        self, _: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        assert self._server is not None
+        port = self._server.server_address[1]
+        # Nothing listens for websockets here; the URL only has the shape Slack gives.
+        url = f"ws://127.0.0.1:{port}/link/?ticket={uuid.uuid4()}&app_id={APP}"
+        return 200, {"ok": True, "url": url}, {}
 
     def _views_open(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         if not p.get("trigger_id"):
@@ -411,6 +624,94 @@ def _as_dict(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         value = json.loads(value) if value else None
     return value
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    """Message metadata as Slack keeps it; ValueError when it is malformed."""
+    given = _as_dict(value)  # a JSONDecodeError is a ValueError
+    if not given:
+        return None
+    if not isinstance(given, dict) or not given.get("event_type"):
+        raise ValueError("metadata needs an event_type")
+    return {"event_type": given["event_type"], "event_payload": given.get("event_payload") or {}}
+
+
+def _rich_text(text: str) -> list[dict[str, Any]]:
+    """The block Slack's client attaches to what a person types."""
+    return [
+        {
+            "type": "rich_text",
+            "block_id": uuid.uuid4().hex[:5],
+            "elements": [
+                {"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}
+            ],
+        }
+    ]
+
+
+def _include_metadata(p: dict[str, Any]) -> bool:
+    value = p.get("include_all_metadata")
+    return (value.lower() if isinstance(value, str) else value) in TRUTHY
+
+
+def _timestamp(raw: Any) -> Decimal:
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        raise ValueError(f"not a timestamp: {raw!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not a timestamp: {raw!r}")
+    return value
+
+
+def _limit(p: dict[str, Any], default: int) -> int:
+    try:
+        limit = int(p.get("limit") or 0)
+    except (TypeError, ValueError):
+        limit = 0
+    return min(limit, 999) if limit > 0 else default
+
+
+def _window(messages: list[StoredMessage], p: dict[str, Any]) -> list[StoredMessage] | str:
+    """Messages between ``oldest`` and ``latest``: exclusive, unless ``inclusive`` is set."""
+    bounds: dict[str, Decimal | None] = {}
+    for name in ("oldest", "latest"):
+        raw = p.get(name)
+        try:
+            bounds[name] = _timestamp(raw) if raw not in (None, "") else None
+        except ValueError:
+            return f"invalid_ts_{name}"
+    oldest, latest = bounds["oldest"], bounds["latest"]
+    inclusive = str(p.get("inclusive") or "").lower() in {"1", "true"}
+    kept = []
+    for m in messages:
+        ts = Decimal(m.ts)
+        if oldest is not None and (ts < oldest or (ts == oldest and not inclusive)):
+            continue
+        if latest is not None and (ts > latest or (ts == latest and not inclusive)):
+            continue
+        kept.append(m)
+    return kept
+
+
+def _page(
+    ordered: list[StoredMessage], cursor: str | None, limit: int, *, older: bool
+) -> tuple[list[StoredMessage], str] | None:
+    """One page after ``cursor`` (None if it is not one of ours) and the next page's cursor."""
+    if cursor:
+        try:
+            decoded = base64.b64decode(cursor, validate=True).decode()
+            after = _timestamp(decoded.removeprefix("next_ts:"))
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+            return None
+        if older:
+            ordered = [m for m in ordered if Decimal(m.ts) < after]
+        else:
+            ordered = [m for m in ordered if Decimal(m.ts) > after]
+    found, rest = ordered[:limit], ordered[limit:]
+    # Like Slack's, the cursor is base64 of "next_ts:<ts of the last message given>".
+    next_cursor = base64.b64encode(f"next_ts:{found[-1].ts}".encode()).decode() if rest else ""
+    return found, next_cursor
 
 
 class _Handler(BaseHTTPRequestHandler):

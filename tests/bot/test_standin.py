@@ -1,13 +1,14 @@
 """The Slack stand-in answers slack_sdk's real client the way Slack does."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import BOT_ID, BOT_USER, TEAM, Fault, StandIn
+from bot.standin import BOT_ID, BOT_USER, TEAM, Ephemeral, Fault, StandIn
 
 TOKEN = "xoxb-standin"
 
@@ -129,3 +130,212 @@ async def test_users_reactions_and_views(slack: StandIn) -> None:
     with pytest.raises(SlackApiError) as error:
         await client.views_publish(user_id="U0MINH", view={"type": "home", "blocks": []})
     assert error.value.response["error"] == "invalid_arguments"
+
+
+async def test_people_post_edit_and_delete_and_threads_count_their_replies(
+    slack: StandIn,
+) -> None:
+    client = _client(slack)
+    card = await client.chat_postMessage(channel="C0ESC", text="card")
+    said = slack.post_as_user("C0ESC", "U0MINH", "hello", thread_ts=card["ts"])
+    assert said.user == "U0MINH" and float(said.ts) > float(card["ts"])
+    await client.reactions_add(channel="C0ESC", timestamp=said.ts, name="eyes")
+    ours = await client.chat_postMessage(channel="C0ESC", text="hi Minh", thread_ts=card["ts"])
+    replies = (await client.conversations_replies(channel="C0ESC", ts=card["ts"]))["messages"]
+    parent, first, second = replies
+    assert (parent["reply_count"], parent["reply_users_count"]) == (2, 2)
+    assert (parent["reply_users"], parent["latest_reply"]) == (["U0MINH", BOT_USER], ours["ts"])
+    assert parent["thread_ts"] == card["ts"]
+    assert "bot_id" not in first and first["client_msg_id"]
+    assert first["blocks"][0]["type"] == "rich_text"
+    assert (first["parent_user_id"], first["reactions"][0]["name"]) == (BOT_USER, "eyes")
+    assert (second["bot_id"], second["parent_user_id"]) == (BOT_ID, BOT_USER)
+    # Any message of the thread names the whole thread.
+    by_reply = await client.conversations_replies(channel="C0ESC", ts=said.ts)
+    assert [m["ts"] for m in by_reply["messages"]] == [m["ts"] for m in replies]
+
+    edited = slack.edit_as_user("C0ESC", said.ts, "hello again")
+    assert edited.as_dict()["edited"]["user"] == "U0MINH"
+    replies = (await client.conversations_replies(channel="C0ESC", ts=card["ts"]))["messages"]
+    assert replies[1]["text"] == "hello again"
+    removed = slack.delete_as_user("C0ESC", said.ts)
+    assert removed.text == "hello again"
+    parent = (await client.conversations_history(channel="C0ESC"))["messages"][0]
+    assert (parent["reply_count"], parent["reply_users"]) == (1, [BOT_USER])
+    with pytest.raises(ValueError):
+        slack.post_as_user("C0ESC", "U0MINH", "x", thread_ts="1.000001")
+    with pytest.raises(ValueError):
+        slack.delete_as_user("C0ESC", said.ts)
+
+
+async def test_a_deleted_parent_leaves_a_tombstone_until_its_replies_go(slack: StandIn) -> None:
+    client = _client(slack)
+    question = slack.post_as_user("C0ESC", "U0MINH", "question")
+    answer = await client.chat_postMessage(channel="C0ESC", text="answer", thread_ts=question.ts)
+    slack.delete_as_user("C0ESC", question.ts)
+    tomb = (await client.conversations_history(channel="C0ESC"))["messages"][0]
+    assert (tomb["subtype"], tomb["reply_count"], tomb["ts"]) == ("tombstone", 1, question.ts)
+    slack.delete_as_user("C0ESC", answer["ts"])
+    assert (await client.conversations_history(channel="C0ESC"))["messages"] == []
+
+
+async def test_ephemerals_are_recorded_and_need_the_user_in_the_channel(slack: StandIn) -> None:
+    client = _client(slack)
+    sent = await client.chat_postEphemeral(
+        channel="C0ESC", user="U0MINH", text="only you", thread_ts="1.000001"
+    )
+    assert slack.ephemerals_for("U0MINH") == [
+        Ephemeral("C0ESC", "U0MINH", "only you", [], "1.000001", sent["message_ts"])
+    ]
+    assert slack.top_level("C0ESC") == []
+    for channel, user, expected in [
+        ("C0ESC", "U0NOBODY", "user_not_in_channel"),
+        ("C0OUT", "U0MINH", "not_in_channel"),
+        ("C0NONE", "U0MINH", "channel_not_found"),
+    ]:
+        with pytest.raises(SlackApiError) as error:
+            await client.chat_postEphemeral(channel=channel, user=user, text="x")
+        assert error.value.response["error"] == expected
+    assert slack.ephemerals_for("U0NOBODY") == []
+    assert len(slack.ephemerals) == 1
+
+
+async def test_history_pages_newest_first_within_its_bounds(slack: StandIn) -> None:
+    client = _client(slack)
+    ts = [(await client.chat_postMessage(channel="C0ESC", text=str(i)))["ts"] for i in range(5)]
+    page = await client.conversations_history(channel="C0ESC", limit=2)
+    assert [m["ts"] for m in page["messages"]] == [ts[4], ts[3]]
+    assert page["has_more"] is True
+    cursor = page["response_metadata"]["next_cursor"]
+    page = await client.conversations_history(channel="C0ESC", limit=2, cursor=cursor)
+    assert [m["ts"] for m in page["messages"]] == [ts[2], ts[1]]
+    page = await client.conversations_history(
+        channel="C0ESC", limit=2, cursor=page["response_metadata"]["next_cursor"]
+    )
+    assert [m["ts"] for m in page["messages"]] == [ts[0]]
+    assert page["has_more"] is False and "response_metadata" not in page
+
+    # The SDK's own paginator follows the cursors to the end.
+    # (It reuses one response object, so take each page's messages as it comes.)
+    followed = []
+    async for page in await client.conversations_history(channel="C0ESC", limit=2):
+        followed += [m["ts"] for m in page["messages"]]
+    assert followed == ts[::-1]
+
+    exclusive = await client.conversations_history(channel="C0ESC", oldest=ts[1], latest=ts[3])
+    assert [m["ts"] for m in exclusive["messages"]] == [ts[2]]
+    for inclusive in (True, "true", 1):
+        within = await client.conversations_history(
+            channel="C0ESC", oldest=ts[1], latest=ts[3], inclusive=inclusive
+        )
+        assert [m["ts"] for m in within["messages"]] == [ts[3], ts[2], ts[1]]
+    for bad, error_code in [
+        ({"cursor": "not a cursor!"}, "invalid_cursor"),
+        ({"oldest": "yesterday"}, "invalid_ts_oldest"),
+        ({"latest": "soon"}, "invalid_ts_latest"),
+    ]:
+        with pytest.raises(SlackApiError) as error:
+            await client.conversations_history(channel="C0ESC", **bad)
+        assert error.value.response["error"] == error_code
+
+
+async def test_replies_page_oldest_first_with_the_parent_leading(slack: StandIn) -> None:
+    client = _client(slack)
+    card = (await client.chat_postMessage(channel="C0ESC", text="card"))["ts"]
+    ts = [slack.post_as_user("C0ESC", "U0MINH", str(i), thread_ts=card).ts for i in range(4)]
+    page = await client.conversations_replies(channel="C0ESC", ts=card, limit=2)
+    assert [m["ts"] for m in page["messages"]] == [card, ts[0], ts[1]]
+    assert page["has_more"] is True
+    page = await client.conversations_replies(
+        channel="C0ESC", ts=card, limit=2, cursor=page["response_metadata"]["next_cursor"]
+    )
+    assert [m["ts"] for m in page["messages"]] == [ts[2], ts[3]]
+    assert page["has_more"] is False
+    newer = await client.conversations_replies(channel="C0ESC", ts=card, oldest=ts[1])
+    assert [m["ts"] for m in newer["messages"]] == [card, ts[2], ts[3]]
+    upto = await client.conversations_replies(
+        channel="C0ESC", ts=card, oldest=ts[1], latest=ts[2], inclusive=True
+    )
+    assert [m["ts"] for m in upto["messages"]] == [card, ts[1], ts[2]]
+    with pytest.raises(SlackApiError) as error:
+        await client.conversations_replies(channel="C0ESC", ts="1.000001")
+    assert error.value.response["error"] == "thread_not_found"
+
+
+async def test_metadata_only_when_asked_for(slack: StandIn) -> None:
+    client = _client(slack)
+    metadata = {"event_type": "baton_escalation", "event_payload": {"id": "esc_1"}}
+    posted = await client.chat_postMessage(channel="C0ESC", text="card", metadata=metadata)
+    await client.chat_postMessage(channel="C0ESC", text="reply", thread_ts=posted["ts"])
+    assert posted["message"]["metadata"] == metadata
+    history = await client.conversations_history(channel="C0ESC")
+    replies = await client.conversations_replies(channel="C0ESC", ts=posted["ts"])
+    assert all("metadata" not in m for m in history["messages"] + replies["messages"])
+    for flag in (True, "1", "true"):
+        history = await client.conversations_history(channel="C0ESC", include_all_metadata=flag)
+        assert history["messages"][0]["metadata"] == metadata
+        replies = await client.conversations_replies(
+            channel="C0ESC", ts=posted["ts"], include_all_metadata=flag
+        )
+        assert replies["messages"][0]["metadata"] == metadata
+    with pytest.raises(SlackApiError) as error:
+        await client.chat_postMessage(channel="C0ESC", text="x", metadata={"event_payload": {}})
+    assert error.value.response["error"] == "invalid_metadata_format"
+
+
+async def test_socket_mode_handshake_wants_the_app_token(slack: StandIn) -> None:
+    client = _client(slack)
+    opened = await client.apps_connections_open(app_token="xapp-standin")
+    port = slack.url.split(":")[2].split("/")[0]
+    assert opened["url"].startswith(f"ws://127.0.0.1:{port}/link/?ticket=")
+    for token in (TOKEN, "xapp-wrong"):
+        with pytest.raises(SlackApiError) as error:
+            await client.apps_connections_open(app_token=token)
+        assert error.value.response["error"] == "invalid_auth"
+    with pytest.raises(SlackApiError) as error:
+        await _client(slack, "xapp-standin").auth_test()
+    assert error.value.response["error"] == "invalid_auth"
+    other = StandIn(app_token="xapp-other").start()
+    try:
+        opened = await AsyncWebClient(base_url=other.url).apps_connections_open(
+            app_token="xapp-other"
+        )
+        assert opened["ok"] is True
+    finally:
+        other.stop()
+
+
+async def test_users_info_has_the_fields_slack_always_sends(slack: StandIn) -> None:
+    user = (await _client(slack).users_info(user="U0MINH"))["user"]
+    assert (user["id"], user["team_id"], user["real_name"]) == ("U0MINH", TEAM, "Minh Tran")
+    assert user["profile"]["display_name"] == "Minh"
+    assert user["profile"]["real_name"] == "Minh Tran"
+    assert user["is_bot"] is False
+    with pytest.raises(SlackApiError) as error:
+        await _client(slack).users_info(user="U0NOBODY")
+    assert error.value.response["error"] == "user_not_found"
+
+
+@pytest.mark.parametrize(
+    ("method", "call"),
+    [
+        (
+            "chat.postEphemeral",
+            lambda c: c.chat_postEphemeral(channel="C0ESC", user="U0MINH", text="x"),
+        ),
+        ("conversations.history", lambda c: c.conversations_history(channel="C0ESC")),
+        ("conversations.replies", lambda c: c.conversations_replies(channel="C0ESC", ts="1.1")),
+        ("users.info", lambda c: c.users_info(user="U0MINH")),
+        ("apps.connections.open", lambda c: c.apps_connections_open(app_token="xapp-standin")),
+    ],
+)
+async def test_faults_reach_every_method(slack: StandIn, method: str, call: Any) -> None:
+    slack.fail(method, Fault(error="fatal_error"))
+    slack.fail(method, Fault(retry_after=3))
+    with pytest.raises(SlackApiError) as error:
+        await call(_client(slack))
+    assert error.value.response["error"] == "fatal_error"
+    with pytest.raises(SlackApiError) as error:
+        await call(_client(slack))
+    assert error.value.response.status_code == 429
+    assert error.value.response.headers["Retry-After"] == "3"
