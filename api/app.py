@@ -15,9 +15,14 @@ from api.keys import KeyCache
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import make_rate_limiter
 from api.relay import Relay, RelayMetrics
-from api.routes import escalations, health
+from api.routes import escalations, health, slack
 from api.services import Services
 from api.settings import Settings
+from api.slack_setup import slack_config
+from bot.app import build_slack_app, http_handler, socket_mode_handler
+from bot.client import worker_client
+from bot.delivery import SlackDelivery, SlackMetrics
+from bot.pacing import ChannelPacer
 from scheduler.setup import build_scheduler
 from storage.clock import Clock
 from storage.database import Database
@@ -44,6 +49,7 @@ def build_services(
         metrics=Metrics(),
         keys=KeyCache(db),
         resolver=resolver,
+        slack=slack_config(settings, config),
     )
 
 
@@ -57,11 +63,24 @@ def build_relay(svc: Services) -> Relay:
     )
 
 
+def build_slack_delivery(svc: Services) -> SlackDelivery | None:
+    if svc.slack is None:
+        return None
+    return SlackDelivery(
+        svc.db,
+        worker_client(svc.slack),
+        svc.slack.router,
+        pacer=ChannelPacer(svc.slack.post_interval),
+        metrics=SlackMetrics(svc.metrics.registry),
+    )
+
+
 @dataclass
 class Workers:
     """The background workers of one process, stopped together."""
 
     relay: Relay
+    slack: SlackDelivery | None
     tasks: list[asyncio.Task[None]]
 
     async def stop(self) -> None:
@@ -69,11 +88,17 @@ class Workers:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.relay.aclose()
+        if self.slack is not None:
+            await self.slack.aclose()
 
 
 def start_workers(svc: Services) -> Workers:
     relay = build_relay(svc)
-    return Workers(relay, [asyncio.create_task(relay.run(), name="relay")])
+    tasks = [asyncio.create_task(relay.run(), name="relay")]
+    slack_worker = build_slack_delivery(svc)
+    if slack_worker is not None:
+        tasks.append(asyncio.create_task(slack_worker.run(), name="slack"))
+    return Workers(relay, slack_worker, tasks)
 
 
 def create_app(
@@ -88,6 +113,12 @@ def create_app(
     ``run_scheduler`` runs the timed jobs in this process, ``run_workers`` the outbox
     workers (the platform relay)."""
     svc = services or build_services(settings or Settings())
+    slack_app = build_slack_app(svc.slack, svc.db, svc.machine) if svc.slack is not None else None
+    socket_mode = (
+        socket_mode_handler(slack_app, svc.slack)
+        if slack_app is not None and svc.slack is not None
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -97,9 +128,20 @@ def create_app(
         if scheduler is not None:
             scheduler.start()
         workers = start_workers(svc) if run_workers else None
+        # Socket Mode connects (and reconnects) in the background: start-up never waits
+        # on Slack.
+        connecting = (
+            asyncio.create_task(socket_mode.connect_async(), name="socket-mode")
+            if socket_mode is not None
+            else None
+        )
         try:
             yield
         finally:
+            if socket_mode is not None and connecting is not None:
+                connecting.cancel()
+                await asyncio.gather(connecting, return_exceptions=True)
+                await socket_mode.close_async()
             if workers is not None:
                 await workers.stop()
             if scheduler is not None:
@@ -113,9 +155,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = svc
+    app.state.slack_handler = http_handler(slack_app) if slack_app is not None else None
     install_error_handlers(app)
     app.include_router(escalations.router)
     app.include_router(health.router)
+    app.include_router(slack.router)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)
     return app

@@ -16,7 +16,7 @@ from api.settings import Settings
 from storage import deliveries
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import OutboxRow, Platform
+from storage.models import OutboxRow, Platform, Topic
 from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
 
 app = typer.Typer(help="Baton: hand conversations from an AI bot to your team in Slack.")
@@ -194,15 +194,21 @@ def manifest(
 @deliveries_app.command("list")
 def deliveries_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only parked deliveries.")] = False,
+    slack: Annotated[
+        bool, typer.Option("--slack", help="Posts to Slack (cards, thread posts) instead.")
+    ] = False,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
-    """List events sent (or to be sent) to platforms."""
+    """List events sent (or to be sent) to platforms, or posts to Slack with --slack."""
 
     async def run() -> list[OutboxRow]:
         db = Database(_settings().database_url)
         try:
             await upgrade(db)
-            return await deliveries.list_deliveries(db, failed_only=failed, limit=limit)
+            topic = Topic.slack if slack else Topic.platform
+            return await deliveries.list_deliveries(
+                db, topic=topic, failed_only=failed, limit=limit
+            )
         finally:
             await db.dispose()
 
@@ -236,7 +242,8 @@ def deliveries_replay(
         bool, typer.Option("--all-failed", help="Every parked delivery.")
     ] = False,
 ) -> None:
-    """Send parked deliveries again (a running server picks them up within a second)."""
+    """Send parked deliveries (to platforms or Slack) again; a running server picks them up
+    within a second."""
     if not ids and not all_failed:
         raise _fail("name delivery ids, or pass --all-failed")
 

@@ -8,6 +8,7 @@ from api.keys import KeyCache
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from api.settings import Settings
+from bot.config import SlackConfig
 from storage.database import Database
 from storage.machine import Machine
 from storage.sealing import SecretBox
@@ -24,3 +25,4 @@ class Services:
     metrics: Metrics
     keys: KeyCache
     resolver: Resolver = field(default=system_resolver)
+    slack: SlackConfig | None = None

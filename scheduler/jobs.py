@@ -3,7 +3,7 @@ replica at once, has the effect of running it once."""
 
 import logging
 
-from storage import idempotency
+from storage import idempotency, slack_events
 from storage.database import Database
 
 log = logging.getLogger("baton.scheduler")
@@ -15,3 +15,8 @@ async def purge_idempotency_keys(db: Database) -> int:
     if purged:
         log.info("forgot %d expired idempotency keys", purged)
     return purged
+
+
+async def purge_slack_events(db: Database) -> int:
+    """Forget Slack event ids older than Slack's retries."""
+    return await slack_events.purge_seen(db)

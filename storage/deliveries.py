@@ -244,9 +244,9 @@ async def release_claims(db: Database, topic: Topic) -> int:
 
 
 async def list_deliveries(
-    db: Database, *, failed_only: bool = False, limit: int = 100
+    db: Database, *, topic: Topic = Topic.platform, failed_only: bool = False, limit: int = 100
 ) -> list[OutboxRow]:
-    stmt = select(OutboxRow).where(OutboxRow.topic == Topic.platform)
+    stmt = select(OutboxRow).where(OutboxRow.topic == topic)
     if failed_only:
         stmt = stmt.where(OutboxRow.state == DeliveryState.failed)
     stmt = stmt.order_by(OutboxRow.id.desc()).limit(limit)
@@ -255,11 +255,10 @@ async def list_deliveries(
 
 
 async def replay(db: Database, ids: Collection[int] | None = None) -> int:
-    """Send parked deliveries again (the given ids, or every parked one); returns how many."""
+    """Send parked deliveries again, to platforms and to Slack (the given ids, or every
+    parked one); returns how many."""
     now = db.clock.now()
-    stmt = update(OutboxRow).where(
-        OutboxRow.topic == Topic.platform, OutboxRow.state == DeliveryState.failed
-    )
+    stmt = update(OutboxRow).where(OutboxRow.state == DeliveryState.failed)
     if ids is not None:
         stmt = stmt.where(OutboxRow.id.in_(list(ids)))
     async with db.write() as s:

@@ -25,12 +25,6 @@ async def first_sight(db: Database, event_id: str) -> bool:
         return (result.rowcount or 0) > 0
 
 
-async def forget(db: Database, event_id: str) -> None:
-    """Let a retry of ``event_id`` through again (its handling failed)."""
-    async with db.write(notify=False) as s:
-        await s.execute(delete(SlackEventSeen).where(SlackEventSeen.event_id == event_id))
-
-
 async def purge_seen(db: Database, now: datetime | None = None) -> int:
     cutoff = (now or db.clock.now()) - REMEMBER_FOR
     async with db.write(notify=False) as s:

@@ -50,3 +50,32 @@ def test_serve_migrates_a_fresh_database_and_takes_escalations(
     assert response.status_code == 201
     assert response.json()["status"] == "queued"
     assert (tmp_path / "baton.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, "BATON_ESCALATION_CHANNEL"),
+    ],
+)
+def test_serve_refuses_half_configured_slack(
+    tmp_path: Path, settings: dict[str, str], named: str
+) -> None:
+    result = subprocess.run(
+        [BATON, "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=clean_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert named in result.stderr + result.stdout
+
+
+def test_slack_endpoint_without_slack_says_so(served: tuple[str, dict[str, str]]) -> None:
+    base, _ = served
+    response = httpx.post(f"{base}/slack/events", content=b"{}")
+    assert response.status_code == 404
+    assert "SLACK_BOT_TOKEN" in response.json()["error"]["message"]

@@ -1,0 +1,61 @@
+"""The bolt app: built per call (no module-level app), served at ``POST /slack/events``
+through bolt's FastAPI adapter, or over Socket Mode when an app-level token is set."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+
+from bot.client import listener_client
+from bot.config import SlackConfig
+from bot.listeners import actions, messages, views
+from bot.listeners.common import Deps
+from bot.people import People
+from storage import slack_events
+from storage.database import Database
+from storage.machine import Machine
+
+log = logging.getLogger("baton.slack")
+
+
+def build_slack_app(config: SlackConfig, db: Database, machine: Machine) -> AsyncApp:
+    client = listener_client(config)
+    app = AsyncApp(
+        name="baton",
+        client=client,
+        signing_secret=config.signing_secret,
+        logger=logging.getLogger("baton.slack.bolt"),
+    )
+    app.use(_once_per_event(db))
+    deps = Deps(db, machine, People(db, client))
+    actions.register(app, deps)
+    views.register(app, deps)
+    messages.register(app, deps)
+    return app
+
+
+def _once_per_event(db: Database) -> Callable[..., Awaitable[Any]]:
+    """Slack retries an event it thinks we missed, with the same ``event_id``: drop those."""
+
+    async def once_per_event(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> Any:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not await slack_events.first_sight(db, str(event_id)):
+            log.info("slack: event %s seen before (a retry); ignored", event_id)
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    return once_per_event
+
+
+def http_handler(app: AsyncApp) -> AsyncSlackRequestHandler:
+    return AsyncSlackRequestHandler(app)
+
+
+def socket_mode_handler(app: AsyncApp, config: SlackConfig) -> AsyncSocketModeHandler | None:
+    if not config.app_token:
+        return None
+    return AsyncSocketModeHandler(app, config.app_token)

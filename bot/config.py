@@ -1,0 +1,19 @@
+"""What the Slack side needs to know, built once by the app from the settings."""
+
+from dataclasses import dataclass
+
+from bot.routing import Router
+
+SLACK_API_URL = "https://slack.com/api/"
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    bot_token: str
+    signing_secret: str
+    router: Router
+    api_url: str = SLACK_API_URL
+    app_token: str | None = None  # Socket Mode instead of the HTTP request URL
+    post_interval: float = 1.0  # Slack allows about one chat.postMessage per second per channel
+    managers_channel: str | None = None
+    oncall_group: str | None = None

@@ -1,0 +1,475 @@
+"""The Slack delivery worker: turns the slack outbox into cards, thread posts and reactions.
+
+Rows are rendered from the database as it is when they run, so a card update always shows
+the latest state (and covers every update queued before it). Order per escalation comes
+from the outbox; pace per channel from ``ChannelPacer``. Nothing is posted twice: every
+post carries its escalation and a key in message metadata, and a row whose earlier attempt
+may have taken effect (a timeout, a crash) first looks in Slack for what it was about to
+post. Errors Slack calls transient are retried for 24 hours; the rest park the row with a
+log line that says what to fix.
+"""
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
+from blocks.card import CardMessage, escalation_card
+from blocks.thread import agent_message, customer_message, delivery_failed, intro_messages
+from blocks.thread import note_message as note_post
+from bot.pacing import ChannelPacer
+from bot.routing import Router
+from storage import deliveries, threads
+from storage.database import Database
+from storage.deliveries import Claimed
+from storage.drain import Drainer
+from storage.models import Escalation, Platform, Role, SlackThread, Topic
+from storage.outbox import SlackEffect
+
+log = logging.getLogger("baton.slack")
+
+METADATA_TYPE = "baton_post"
+FIRST_RETRY = timedelta(seconds=1)
+LONGEST_WAIT = timedelta(minutes=5)
+DEFER_AFTER = 10.0  # a row facing a longer pacing wait gives its place to other channels
+LOOKBACK = timedelta(minutes=10)  # how far before a row a lost card post may be found
+HISTORY_PAGES = 5
+
+# Slack's documented transient errors; every other ok:false answer will not get better by
+# itself (a missing channel, a revoked token, a rejected block).
+TRANSIENT = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+)
+ACCEPTABLE = {"reactions.add": "already_reacted", "reactions.remove": "no_reaction"}
+FIXES = {
+    "not_in_channel": "invite the bot to the channel (/invite @Baton)",
+    "channel_not_found": "check BATON_ESCALATION_CHANNEL / routing: the channel id is wrong "
+    "or the bot cannot see it",
+    "is_archived": "unarchive the channel or route escalations elsewhere",
+    "invalid_auth": "SLACK_BOT_TOKEN is wrong",
+    "not_authed": "set SLACK_BOT_TOKEN",
+    "token_revoked": "reinstall the app and set the new SLACK_BOT_TOKEN",
+    "account_inactive": "reinstall the app and set the new SLACK_BOT_TOKEN",
+    "missing_scope": "add the scope to the app (see manifest.yml) and reinstall it",
+}
+REACTIONS = {"delivered": "white_check_mark", "retrying": "hourglass_flowing_sand", "failed": "x"}
+
+
+class Retry(Exception):
+    def __init__(self, error: str, wait: timedelta | None = None) -> None:
+        super().__init__(error)
+        self.error, self.wait = error, wait
+
+
+class Park(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class SlackMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter(
+            "baton_slack_calls_total",
+            "Slack Web API calls made by the delivery worker",
+            ["method", "outcome"],
+            registry=registry,
+        )
+        self.parked = Counter(
+            "baton_slack_parked_total",
+            "Slack outbox rows given up on, by Slack's error",
+            ["error"],
+            registry=registry,
+        )
+
+
+@dataclass
+class _Attempt:
+    """One try at one outbox row."""
+
+    row: Claimed
+    posted: bool = False  # something reached Slack during this try
+    in_thread: dict[str, str] | None = None  # what Baton already posted there, by key
+
+
+def backoff(failures: int, rng: Callable[[], float] = random.random) -> timedelta:
+    base = min(LONGEST_WAIT, FIRST_RETRY * (2 ** (failures - 1)))
+    return base * (0.8 + 0.4 * rng())
+
+
+class SlackDelivery:
+    def __init__(
+        self,
+        db: Database,
+        client: AsyncWebClient,
+        router: Router,
+        *,
+        pacer: ChannelPacer | None = None,
+        concurrency: int = 16,
+        poll_interval: float = 1.0,
+        metrics: SlackMetrics | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.db, self.client, self.router = db, client, router
+        self.pacer = pacer or ChannelPacer()
+        self.metrics, self.rng = metrics, rng
+        self.worker_id = f"slack-{uuid.uuid4().hex[:12]}"
+        self._team_id: str | None = None
+        self._platform_names: dict[str, str] = {}
+        self._drainer = Drainer(
+            db,
+            Topic.slack,
+            self.worker_id,
+            self._deliver,
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+        )
+
+    async def run(self) -> None:
+        await self._drainer.run()
+
+    async def run_once(self) -> int:
+        return await self._drainer.run_once()
+
+    async def drain(self, rounds: int = 1000) -> int:
+        return await self._drainer.drain(rounds)
+
+    async def aclose(self) -> None:
+        await self._drainer.aclose()
+
+    # --------------------------------------------------------------------------- outcome
+
+    async def _deliver(self, row: Claimed) -> None:
+        attempt = _Attempt(row)
+        try:
+            await self._handle(attempt)
+        except Retry as retry:
+            await self._retry(attempt, retry)
+        except Park as park:
+            await self._park(row, park.error)
+        except Exception:
+            log.exception("slack: %s for %s failed unexpectedly", row.kind, row.escalation_id)
+            await self._retry(attempt, Retry("unexpected error (see the log)"))
+        else:
+            await deliveries.mark_done(self.db, row, self.worker_id)
+
+    async def _retry(self, attempt: _Attempt, retry: Retry) -> None:
+        row, now = attempt.row, self.db.clock.now()
+        wait = retry.wait or backoff(row.attempts + 1, self.rng)
+        if retry.error == "ratelimited" and not attempt.posted and not row.uncertain:
+            # Nothing happened: give the row back without counting an attempt.
+            await deliveries.defer(self.db, row, self.worker_id, now + wait)
+            return
+        if row.give_up_at is not None and now >= row.give_up_at:
+            await self._park(row, f"{retry.error} (retried for 24 hours)")
+            return
+        log.info(
+            "slack: %s for %s failed (%s); next try in %.0fs",
+            row.kind,
+            row.escalation_id,
+            retry.error,
+            wait.total_seconds(),
+        )
+        await deliveries.mark_retry(self.db, row, self.worker_id, retry.error, now + wait)
+
+    async def _park(self, row: Claimed, error: str) -> None:
+        code = error.split(" ", 1)[0]
+        fix = FIXES.get(code)
+        log.warning(
+            "slack: gave up on %s for escalation %s: %s%s",
+            row.kind,
+            row.escalation_id,
+            error,
+            f" — to fix: {fix}" if fix else "",
+        )
+        if self.metrics is not None:
+            self.metrics.parked.labels(code).inc()
+        await deliveries.mark_failed(self.db, row, self.worker_id, error)
+
+    # ---------------------------------------------------------------------------- kinds
+
+    async def _handle(self, attempt: _Attempt) -> None:
+        row = attempt.row
+        esc = await threads.load_escalation(self.db, row.escalation_id)
+        if esc is None:
+            raise Park(f"escalation {row.escalation_id} not found")
+        if row.kind == SlackEffect.CARD_POST:
+            await self._post_card(attempt)
+            return
+        thread = await threads.thread_of(self.db, esc.id)
+        if thread is None:
+            # The card was never posted (its post was given up on): post it now, then this.
+            thread = await self._post_card(attempt)
+            if row.kind == SlackEffect.CARD_UPDATE:
+                return
+        if row.kind == SlackEffect.CARD_UPDATE:
+            await self._update_card(attempt, thread)
+        elif row.kind == SlackEffect.THREAD_MESSAGE:
+            await self._thread_message(attempt, thread)
+        elif row.kind == SlackEffect.THREAD_NOTE:
+            await self._thread_note(attempt, thread)
+        elif row.kind == SlackEffect.REPLY_STATUS:
+            await self._reply_status(attempt, thread)
+        else:
+            raise Park(f"unknown slack outbox kind {row.kind!r}")
+
+    async def _post_card(self, attempt: _Attempt) -> SlackThread:
+        """Post the card (once) and its first thread replies: transcript and context."""
+        row = attempt.row
+        thread = await threads.thread_of(self.db, row.escalation_id)
+        pending = await deliveries.pending_ids(
+            self.db, Topic.slack, row.escalation_id, SlackEffect.CARD_UPDATE
+        )
+        esc = await threads.load_escalation(self.db, row.escalation_id)
+        assert esc is not None
+        if thread is None:
+            channel = await self._channel_for(esc)
+            ts = await self._find_card(attempt, channel, esc) if row.uncertain else None
+            if ts is None:
+                card = escalation_card(esc)
+                ts = await self._post(attempt, channel, card, key="card", thread_ts=None)
+            thread = await threads.remember_thread(self.db, esc.id, await self._team(), channel, ts)
+        # The card just rendered shows every change queued so far.
+        await deliveries.supersede(self.db, pending)
+        transcript = await threads.transcript(self.db, esc)
+        earlier = await threads.earlier_escalations(self.db, esc)
+        for index, part in enumerate(intro_messages(esc, transcript, earlier)):
+            await self._post_in_thread(attempt, thread, part, key=f"intro:{index}")
+        return thread
+
+    async def _update_card(self, attempt: _Attempt, thread: SlackThread) -> None:
+        row = attempt.row
+        # Pending ids first, then the escalation: the state read is at least as new as
+        # every update in the list, so they may all be marked done by this one.
+        pending = await deliveries.pending_ids(
+            self.db, Topic.slack, row.escalation_id, SlackEffect.CARD_UPDATE
+        )
+        esc = await threads.load_escalation(self.db, row.escalation_id)
+        assert esc is not None
+        card = escalation_card(esc)
+        await self._call(
+            "chat.update",
+            channel=thread.channel_id,
+            ts=thread.thread_ts,
+            text=card.text,
+            blocks=card.blocks_as_dicts(),
+        )
+        await deliveries.supersede(self.db, [i for i in pending if i != row.id])
+
+    async def _thread_message(self, attempt: _Attempt, thread: SlackThread) -> None:
+        message_id = attempt.row.payload.get("message_id", "")
+        msg = await threads.load_message(self.db, message_id)
+        if msg is None:
+            raise Park(f"message {message_id} not found")
+        post = agent_message(msg) if msg.role == Role.agent else customer_message(msg)
+        ts = await self._post_in_thread(attempt, thread, post, key=f"msg:{msg.id}")
+        if msg.role == Role.agent:
+            await threads.remember_message_ts(self.db, msg.id, ts)
+
+    async def _thread_note(self, attempt: _Attempt, thread: SlackThread) -> None:
+        event_id = attempt.row.payload.get("event_id", "")
+        event = await threads.load_event(self.db, event_id)
+        if event is None:
+            raise Park(f"note {event_id} not found")
+        await self._post_in_thread(attempt, thread, note_post(event), key=f"note:{event.id}")
+
+    async def _reply_status(self, attempt: _Attempt, thread: SlackThread) -> None:
+        """Show on the agent's own message whether it reached the customer."""
+        payload = attempt.row.payload
+        msg = await threads.load_message(self.db, payload.get("message_id", ""))
+        if msg is None or msg.slack_ts is None:
+            return  # the reply has no message in Slack to mark
+        state = payload.get("state", "")
+        where = {"channel": thread.channel_id, "timestamp": msg.slack_ts}
+        if state in ("delivered", "failed"):
+            await self._call("reactions.remove", name=REACTIONS["retrying"], **where)
+        if state in REACTIONS:
+            await self._call("reactions.add", name=REACTIONS[state], **where)
+        if state == "failed":
+            post = delivery_failed(msg, payload.get("error"))
+            await self._post_in_thread(attempt, thread, post, key=f"failed:{msg.id}")
+
+    # ---------------------------------------------------------------------- Slack calls
+
+    async def _post_in_thread(
+        self, attempt: _Attempt, thread: SlackThread, message: CardMessage, *, key: str
+    ) -> str:
+        if attempt.row.uncertain:
+            found = (await self._keys_in_thread(attempt, thread)).get(key)
+            if found is not None:
+                return found
+        return await self._post(
+            attempt, thread.channel_id, message, key=key, thread_ts=thread.thread_ts
+        )
+
+    async def _post(
+        self,
+        attempt: _Attempt,
+        channel: str,
+        message: CardMessage,
+        *,
+        key: str,
+        thread_ts: str | None,
+    ) -> str:
+        await self._wait_for_slot(attempt, channel)
+        metadata = {
+            "event_type": METADATA_TYPE,
+            "event_payload": {"escalation_id": attempt.row.escalation_id, "key": key},
+        }
+        try:
+            response = await self._call(
+                "chat.postMessage",
+                channel=channel,
+                text=message.text,
+                blocks=message.blocks_as_dicts(),
+                thread_ts=thread_ts,
+                metadata=metadata,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except Retry as retry:
+            if retry.error == "ratelimited" and retry.wait is not None:
+                self.pacer.hold(channel, retry.wait.total_seconds())
+            raise
+        attempt.posted = True
+        return str(response["ts"])
+
+    async def _wait_for_slot(self, attempt: _Attempt, channel: str) -> None:
+        if not attempt.posted and self.pacer.wait_for(channel) > DEFER_AFTER:
+            raise Retry("ratelimited", timedelta(seconds=self.pacer.wait_for(channel)))
+        wait = self.pacer.reserve(channel)
+        if wait <= 0:
+            return
+        until = self.db.clock.now() + timedelta(seconds=wait) + deliveries.LEASE
+        await deliveries.renew(self.db, attempt.row, self.worker_id, until)
+        await asyncio.sleep(wait)
+
+    async def _find_card(self, attempt: _Attempt, channel: str, esc: Escalation) -> str | None:
+        """A card whose post timed out may be in the channel after all."""
+        oldest = (esc.created_at - LOOKBACK).timestamp()
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            response = await self._call(
+                "conversations.history",
+                channel=channel,
+                oldest=f"{oldest:.6f}",
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+            for message in response.get("messages", []):
+                if _metadata_key(message, esc.id) == "card":
+                    log.info(
+                        "slack: found the card of %s already posted; not posting again", esc.id
+                    )
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not response.get("has_more") or not cursor:
+                return None
+        return None
+
+    async def _keys_in_thread(self, attempt: _Attempt, thread: SlackThread) -> dict[str, str]:
+        """What Baton already posted in the thread, by key (read once per attempt)."""
+        if attempt.in_thread is None:
+            found: dict[str, str] = {}
+            cursor = None
+            for _ in range(HISTORY_PAGES * 4):
+                response = await self._call(
+                    "conversations.replies",
+                    channel=thread.channel_id,
+                    ts=thread.thread_ts,
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+                for message in response.get("messages", []):
+                    key = _metadata_key(message, thread.escalation_id)
+                    if key is not None:
+                        found[key] = str(message["ts"])
+                cursor = (response.get("response_metadata") or {}).get("next_cursor")
+                if not response.get("has_more") or not cursor:
+                    break
+            attempt.in_thread = found
+        return attempt.in_thread
+
+    async def _call(self, method: str, **params: Any) -> Any:
+        """One Web API call, its failure sorted into Retry or Park."""
+        params = {k: v for k, v in params.items() if v is not None}
+        call = getattr(self.client, method.replace(".", "_"))
+        try:
+            response = await call(**params)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+            if ACCEPTABLE.get(method) == error:
+                self._count(method, "ok")
+                return exc.response
+            self._count(method, error)
+            if exc.response.status_code == 429:
+                raise Retry("ratelimited", _retry_after(exc.response.headers)) from None
+            if exc.response.status_code >= 500 or error in TRANSIENT:
+                raise Retry(f"{error} (HTTP {exc.response.status_code})") from None
+            raise Park(error) from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self._count(method, "connection")
+            raise Retry(f"{method}: {type(exc).__name__}: {exc}") from None
+        self._count(method, "ok")
+        return response
+
+    def _count(self, method: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.calls.labels(method, outcome).inc()
+
+    async def _team(self) -> str:
+        if self._team_id is None:
+            response = await self._call("auth.test")
+            self._team_id = str(response["team_id"])
+        return self._team_id
+
+    async def _channel_for(self, esc: Escalation) -> str:
+        channel = self.router.channel_for(esc, await self._platform_name(esc.platform_id))
+        if not channel:
+            raise Park("no_channel: set BATON_ESCALATION_CHANNEL or a routing rule")
+        return channel
+
+    async def _platform_name(self, platform_id: str) -> str:
+        name = self._platform_names.get(platform_id)
+        if name is None:
+            async with self.db.read() as s:
+                found = (
+                    await s.execute(select(Platform.name).where(Platform.id == platform_id))
+                ).scalar_one_or_none()
+            name = self._platform_names[platform_id] = found or ""
+        return name
+
+
+def _metadata_key(message: dict[str, Any], escalation_id: str) -> str | None:
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != METADATA_TYPE:
+        return None
+    payload = metadata.get("event_payload") or {}
+    if payload.get("escalation_id") != escalation_id:
+        return None
+    key = payload.get("key")
+    return key if isinstance(key, str) else None
+
+
+def _retry_after(headers: Any) -> timedelta:
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            try:
+                return timedelta(
+                    seconds=max(1, int(value[0] if isinstance(value, list) else value))
+                )
+            except (TypeError, ValueError):
+                break
+    return timedelta(seconds=1)

@@ -1,0 +1,188 @@
+"""Buttons on the card (Take, Reply, Return to bot, Close, the overflow menu) and on the
+prompt shown to someone who wrote in a thread nobody owns. Each acks first."""
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
+from blocks import notices
+from blocks.ids import Action, MoreOption
+from blocks.modals import close_modal, priority_modal, reassign_modal, reply_modal
+from bot.listeners.common import Deps, Where, attempt, tell
+from storage import threads
+from storage.models import Agent, Escalation, Status
+
+log = logging.getLogger("baton.slack")
+SUGGESTED_MEMBERS = 20
+
+
+def where_clicked(body: dict[str, Any]) -> Where:
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    user = body["user"]["id"]
+    return Where(channel or user, user, container.get("thread_ts"))
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    machine, people = deps.machine, deps.people
+
+    async def actor_of(body: dict[str, Any]) -> Any:
+        user = body["user"]
+        return await people.actor(user["id"], user.get("username") or user.get("name"))
+
+    @app.action(Action.TAKE)
+    async def take(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        where = where_clicked(body)
+        await attempt(client, where, machine.take(None, action["value"], await actor_of(body)))
+
+    @app.action(Action.RETURN)
+    async def return_to_bot(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        where = where_clicked(body)
+        await attempt(
+            client, where, machine.return_to_bot(None, action["value"], await actor_of(body))
+        )
+
+    @app.action(Action.REPLY)
+    async def reply(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        where = where_clicked(body)
+        esc = await _owned_or_told(deps, client, where, action["value"], "reply to")
+        if esc is not None:
+            await _open(client, body, reply_modal(esc, where.metadata(esc.id)))
+
+    @app.action(Action.CLOSE)
+    async def close(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        where = where_clicked(body)
+        esc = await _owned_or_told(deps, client, where, action["value"], "close", queued_ok=True)
+        if esc is not None:
+            await _open(client, body, close_modal(esc, where.metadata(esc.id)))
+
+    @app.action(Action.MORE)
+    async def more(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        where = where_clicked(body)
+        choice, _, esc_id = (action.get("selected_option") or {}).get("value", "").partition(":")
+        esc = await threads.load_escalation(deps.db, esc_id)
+        if esc is None:
+            await tell(client, where, notices.unknown_escalation())
+            return
+        if esc.status not in (Status.queued, Status.taken):
+            await tell(client, where, notices.not_possible("change", str(esc.status)))
+            return
+        if choice == MoreOption.UNASSIGN:
+            change = machine.update(None, esc.id, await actor_of(body), assignee=None)
+            await attempt(client, where, change)
+        elif choice == MoreOption.PRIORITY:
+            await _open(client, body, priority_modal(esc, where.metadata(esc.id)))
+        elif choice == MoreOption.REASSIGN:
+            suggested = await _channel_members(deps, client, where.channel)
+            await _open(client, body, reassign_modal(esc, where.metadata(esc.id), suggested))
+
+    @app.action(Action.TAKE_AND_SEND)
+    async def take_and_send(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        where = where_clicked(body)
+        esc_id, _, held_id = action["value"].partition(":")
+        sent = await attempt(
+            client, where, machine.take_and_send(esc_id, await actor_of(body), held_id)
+        )
+        if sent is not None:
+            await _replace_prompt(respond, notices.sent())
+
+    @app.action(Action.KEEP_AS_NOTE)
+    async def keep_as_note(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+    ) -> None:
+        await ack()
+        where = where_clicked(body)
+        esc_id, _, held_id = action["value"].partition(":")
+        kept = await attempt(
+            client, where, machine.keep_as_note(esc_id, await actor_of(body), held_id)
+        )
+        if kept is not None:
+            await _replace_prompt(respond, notices.note_saved())
+
+
+async def _owned_or_told(
+    deps: Deps,
+    client: AsyncWebClient,
+    where: Where,
+    esc_id: str,
+    action: str,
+    *,
+    queued_ok: bool = False,
+) -> Escalation | None:
+    """The escalation if this user may ``action`` it now; else they are told why not."""
+    esc = await threads.load_escalation(deps.db, esc_id)
+    if esc is None:
+        await tell(client, where, notices.unknown_escalation())
+        return None
+    if esc.status == Status.taken and esc.assignee_id == where.user:
+        return esc
+    if esc.status == Status.queued and queued_ok:
+        return esc
+    if esc.status in (Status.queued, Status.taken):
+        await tell(client, where, notices.only_owner(action, esc.assignee_id, esc.assignee_name))
+    else:
+        await tell(client, where, notices.not_possible(action, str(esc.status)))
+    return None
+
+
+async def _open(client: AsyncWebClient, body: dict[str, Any], view: Any) -> None:
+    try:
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+    except SlackApiError as exc:
+        log.warning("slack: could not open a modal: %s", exc.response.get("error"))
+
+
+async def _channel_members(
+    deps: Deps, client: AsyncWebClient, channel: str
+) -> list[tuple[str, str]]:
+    """Members of the card's channel Baton knows by name, to offer first when assigning."""
+    try:
+        response = await client.conversations_members(channel=channel, limit=200)
+    except SlackApiError:
+        return []
+    members = [m for m in response.get("members", []) if isinstance(m, str)]
+    if not members:
+        return []
+    async with deps.db.read() as s:
+        agents = (await s.execute(select(Agent).where(Agent.id.in_(members)))).scalars().all()
+    return sorted(((a.id, a.name) for a in agents), key=lambda pair: pair[1].lower())[
+        :SUGGESTED_MEMBERS
+    ]
+
+
+async def _replace_prompt(respond: AsyncRespond, text: str) -> None:
+    """Swap the ephemeral prompt for what was done (Slack drops it if it is gone already)."""
+    try:
+        await respond(text=text, replace_original=True, response_type="ephemeral")
+    except Exception as exc:  # response_url answers are best effort; the change is made
+        log.info("slack: could not update the prompt: %s", exc)

@@ -1,0 +1,141 @@
+"""Messages in an escalation's thread.
+
+The owner's messages go to the customer (unless they start with ``note:``); anyone else's
+are internal notes. In the thread of an escalation nobody owns yet, the writer chooses:
+take it and send the message, or keep it as a note. Edits and deletes of a message the
+customer already has are recorded as notes: the customer keeps the original.
+"""
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
+from blocks import notices
+from blocks.prompts import held_message_prompt
+from bot.listeners.common import Deps, Where, attempt, tell
+from storage import threads
+from storage.models import Escalation, Message, Status
+
+log = logging.getLogger("baton.slack")
+
+NOTE_PREFIX = "note:"
+HANDLED_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.event("message")
+    async def on_message(
+        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        team = context.team_id or ""
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            await _edited(deps, client, team, event)
+        elif subtype == "message_deleted":
+            await _deleted(deps, client, team, event)
+        elif subtype in HANDLED_SUBTYPES:
+            await _posted(deps, client, team, event)
+
+
+def _by_a_person(message: dict[str, Any]) -> bool:
+    return bool(message.get("user")) and not message.get("bot_id")
+
+
+async def _escalation_of(
+    deps: Deps, team: str, channel: str, message: dict[str, Any]
+) -> Escalation | None:
+    thread_ts = message.get("thread_ts")
+    if not thread_ts or thread_ts == message.get("ts"):
+        return None  # not a reply in a thread
+    return await threads.escalation_in_thread(deps.db, team, channel, thread_ts)
+
+
+async def _posted(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
+    if not _by_a_person(event):
+        return
+    channel = event.get("channel", "")
+    esc = await _escalation_of(deps, team, channel, event)
+    if esc is None:
+        return
+    where = Where(channel, event["user"], event["thread_ts"])
+    author = await deps.people.actor(event["user"])
+    text, ts = event.get("text") or "", event["ts"]
+    machine = deps.machine
+    if esc.status == Status.queued:
+        held = await attempt(client, where, machine.hold_slack_message(esc.id, author, text, ts))
+        if held is not None:
+            prompt = held_message_prompt(esc, held.id)
+            await tell(client, where, prompt.text, prompt.blocks_as_dicts())
+        return
+    if esc.status != Status.taken:
+        note = machine.add_note(None, esc.id, author, text, from_slack=True)
+        if await attempt(client, where, note) is not None:
+            await tell(client, where, notices.not_relayed_ended(str(esc.status)))
+        return
+    if esc.assignee_id != author.id:
+        note = machine.add_note(None, esc.id, author, text, from_slack=True)
+        if await attempt(client, where, note) is not None:
+            await tell(client, where, notices.note_kept(esc.assignee_id, esc.assignee_name))
+        return
+    if text.lower().startswith(NOTE_PREFIX):
+        content = text[len(NOTE_PREFIX) :].strip()
+        await attempt(
+            client, where, machine.add_note(None, esc.id, author, content, from_slack=True)
+        )
+        return
+    sent = await attempt(client, where, machine.reply(None, esc.id, author, text, from_slack_ts=ts))
+    if sent is not None and event.get("files"):
+        await tell(client, where, notices.files_not_relayed())
+
+
+async def _relayed(deps: Deps, esc_id: str, ts: str) -> Message | None:
+    async with deps.db.read() as s:
+        stmt = select(Message).where(Message.escalation_id == esc_id, Message.slack_ts == ts)
+        return (await s.execute(stmt)).scalars().first()
+
+
+async def _edited(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
+    message = event.get("message") or {}
+    if not _by_a_person(message):
+        return  # Baton's own card and thread updates come back as edits too
+    previous = event.get("previous_message") or {}
+    if (message.get("text") or "") == (previous.get("text") or ""):
+        return  # an unfurl or a reaction, not a change of words
+    channel = event.get("channel", "")
+    esc = await _escalation_of(deps, team, channel, message)
+    if esc is None:
+        return
+    where = Where(channel, message["user"], message.get("thread_ts"))
+    author = await deps.people.actor(message["user"])
+    relayed = await _relayed(deps, esc.id, message.get("ts", ""))
+    what = "a message already sent to the customer" if relayed else "a message in the thread"
+    note = f"Edited {what} in Slack. Now: {message.get('text') or ''}"
+    done = await attempt(
+        client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)
+    )
+    if done is not None and relayed is not None:
+        await tell(client, where, notices.edit_not_relayed())
+
+
+async def _deleted(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
+    previous = event.get("previous_message") or {}
+    if not _by_a_person(previous):
+        return
+    channel = event.get("channel", "")
+    esc = await _escalation_of(deps, team, channel, previous)
+    if esc is None:
+        return
+    relayed = await _relayed(deps, esc.id, previous.get("ts", ""))
+    if relayed is None:
+        return  # a note or an unsent message: nothing left anywhere to account for
+    where = Where(channel, previous["user"], previous.get("thread_ts"))
+    author = await deps.people.actor(previous["user"])
+    note = f"Deleted in Slack a message the customer already has: {previous.get('text') or ''}"
+    done = await attempt(
+        client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)
+    )
+    if done is not None:
+        await tell(client, where, notices.delete_not_relayed())

@@ -1,0 +1,66 @@
+"""Modal submissions: Reply, Close, (Re)assign and Priority. Input is checked before the ack
+(so mistakes show in the modal); the change runs after it."""
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from blocks.ids import Input, View
+from blocks.modals import read_assignee, read_close, read_priority, read_reply
+from bot.listeners.common import Deps, Where, attempt
+
+
+def _submitted(body: dict[str, Any]) -> tuple[str, Where, dict[str, Any]]:
+    view = body["view"]
+    esc_id, where = Where.from_metadata(view.get("private_metadata", ""), body["user"]["id"])
+    return esc_id, where, view["state"]["values"]
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    machine, people = deps.machine, deps.people
+
+    async def actor_of(body: dict[str, Any]) -> Any:
+        user = body["user"]
+        return await people.actor(user["id"], user.get("username") or user.get("name"))
+
+    @app.view(View.REPLY)
+    async def reply(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        esc_id, where, values = _submitted(body)
+        text = read_reply(values)
+        if not text:
+            await ack(response_action="errors", errors={Input.REPLY_TEXT: "Write a reply first."})
+            return
+        await ack()
+        await attempt(client, where, machine.reply(None, esc_id, await actor_of(body), text))
+
+    @app.view(View.CLOSE)
+    async def close(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        esc_id, where, values = _submitted(body)
+        resolution, note, keep_paused = read_close(values)
+        await ack()
+        change = machine.close(None, esc_id, await actor_of(body), resolution, note, keep_paused)
+        await attempt(client, where, change)
+
+    @app.view(View.REASSIGN)
+    async def reassign(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        esc_id, where, values = _submitted(body)
+        user = read_assignee(values)
+        if not user:
+            await ack(response_action="errors", errors={Input.ASSIGNEE: "Choose someone."})
+            return
+        await ack()
+        agent = await people.actor(user)
+        change = machine.update(None, esc_id, await actor_of(body), assignee=agent)
+        await attempt(client, where, change)
+
+    @app.view(View.PRIORITY)
+    async def priority(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        esc_id, where, values = _submitted(body)
+        chosen = read_priority(values)
+        if chosen is None:
+            await ack(response_action="errors", errors={Input.PRIORITY: "Choose a priority."})
+            return
+        await ack()
+        change = machine.update(None, esc_id, await actor_of(body), priority=chosen)
+        await attempt(client, where, change)

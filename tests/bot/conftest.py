@@ -1,0 +1,187 @@
+"""The real app with Slack set up against the stand-in: cards, clicks, modals and thread
+messages, with the Slack worker and the relay driven step by step by the test."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from api.app import build_relay, build_slack_delivery
+from api.relay import Relay
+from bot.delivery import SlackDelivery
+from bot.standin import BOT_USER, StandIn, StoredMessage
+from storage.models import OutboxRow, SlackThread, Topic
+from tests.conftest import Env, start_env
+from tests.slack_requests import SlackRequest, SlackSigner
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+CHANNEL = "C0ESCALATE"
+ANN, BOB, CHI = "U0ANN", "U0BOB", "U0CHI"
+CROWD = [f"U0AGENT{n:02d}" for n in range(20)]
+
+
+def _user(user_id: str, display: str, real: str) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "team_id": "T111",
+        "name": display.lower(),
+        "real_name": real,
+        "is_bot": False,
+        "profile": {"display_name": display, "real_name": real, "email": f"{user_id}@x.test"},
+    }
+
+
+def people() -> dict[str, dict[str, Any]]:
+    users = {
+        ANN: _user(ANN, "Ann", "Ann Le"),
+        BOB: _user(BOB, "Bob", "Bob Tran"),
+        CHI: _user(CHI, "", "Chi Pham"),  # no display name: the real name is shown
+    }
+    users.update({u: _user(u, f"Agent {u[-2:]}", f"Agent {u}") for u in CROWD})
+    return users
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    users = people()
+    server = StandIn(channels={CHANNEL: {BOT_USER, *users}}, users=users).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class SlackEnv:
+    env: Env
+    slack: StandIn
+    signer: SlackSigner
+    delivery: SlackDelivery
+    relay: Relay
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.env.client
+
+    async def send(self, request: SlackRequest) -> httpx.Response:
+        return await self.client.post(
+            "/slack/events", content=request.body.encode(), headers=request.headers
+        )
+
+    async def escalate(self, **fields: Any) -> str:
+        """An escalation from the platform, its card posted."""
+        esc_id = (await self.env.create(**fields))["id"]
+        await self.deliver()
+        return esc_id
+
+    async def deliver(self) -> None:
+        """Let the Slack worker post everything due."""
+        await self.delivery.drain()
+
+    async def thread(self, esc_id: str) -> SlackThread:
+        async with self.env.db.read() as s:
+            thread = await s.get(SlackThread, esc_id)
+        assert thread is not None, f"no card for {esc_id}"
+        return thread
+
+    async def card(self, esc_id: str) -> StoredMessage:
+        thread = await self.thread(esc_id)
+        return self.slack.messages[(thread.channel_id, thread.thread_ts)]
+
+    async def replies(self, esc_id: str) -> list[StoredMessage]:
+        thread = await self.thread(esc_id)
+        return self.slack.thread(thread.channel_id, thread.thread_ts)
+
+    async def click(
+        self, esc_id: str, user: str, action_id: str, option: str | None = None
+    ) -> httpx.Response:
+        card = await self.card(esc_id)
+        request = self.signer.block_action_on(
+            card, user=user, action_id=action_id, selected_option_value=option
+        )
+        response = await self.send(request)
+        assert response.status_code == 200, response.text
+        return response
+
+    async def say(self, esc_id: str, user: str, text: str) -> StoredMessage:
+        """``user`` writes ``text`` in the escalation's thread; Slack sends the event."""
+        thread = await self.thread(esc_id)
+        msg = self.slack.post_as_user(thread.channel_id, user, text, thread.thread_ts)
+        response = await self.send(self.signer.message_event_for(msg))
+        assert response.status_code == 200, response.text
+        return msg
+
+    async def platform_events(self, esc_id: str) -> list[str]:
+        """Event types queued for the platform, in order."""
+        async with self.env.db.read() as s:
+            rows = (
+                await s.execute(
+                    OutboxRow.__table__.select()  # type: ignore[attr-defined]
+                    .where(OutboxRow.topic == Topic.platform, OutboxRow.escalation_id == esc_id)
+                    .order_by(OutboxRow.id)
+                )
+            ).all()
+        return [row.kind for row in rows]
+
+    def ephemerals(self, user: str) -> list[str]:
+        return [e.text for e in self.slack.ephemerals_for(user)]
+
+
+async def eventually(
+    check: Callable[[], Any], seconds: float = 10.0, what: str = "condition"
+) -> Any:
+    """Listeners run after the ack; wait until their effect shows."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def start_slack_env(
+    database_url: str, standin: StandIn, **settings: Any
+) -> tuple[SlackEnv, Any]:
+    env, lifespan = await start_env(
+        database_url,
+        slack_bot_token=standin.token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=standin.url,
+        escalation_channel=CHANNEL,
+        **settings,
+    )
+    assert env.services.slack is not None
+    env.services.slack = replace(env.services.slack, post_interval=0.0)
+    delivery = build_slack_delivery(env.services)
+    assert delivery is not None
+    relay = build_relay(env.services)
+    return SlackEnv(env, standin, SlackSigner(SIGNING_SECRET), delivery, relay), lifespan
+
+
+@pytest.fixture
+async def slack_env(database_url: str, standin: StandIn) -> AsyncIterator[SlackEnv]:
+    environment, lifespan = await start_slack_env(database_url, standin)
+    try:
+        yield environment
+    finally:
+        await environment.delivery.aclose()
+        await environment.relay.aclose()
+        await environment.client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+def platform_ok() -> Iterator[respx.MockRouter]:
+    """The platform's callback accepts every event."""
+    with respx.mock(assert_all_called=False) as router:
+        router.post("https://203.0.113.9/hook").respond(200)
+        yield router
