@@ -35,42 +35,30 @@ def register(app: AsyncApp, deps: Deps) -> None:
         return await people.actor(user["id"], user.get("username") or user.get("name"))
 
     @app.action(Action.TAKE)
-    async def take(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await ack()
-        where = where_clicked(body)
-        await attempt(client, where, machine.take(None, action["value"], await actor_of(body)))
-
     @app.action(Action.RETURN)
-    async def return_to_bot(
+    async def take_or_return(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        where = where_clicked(body)
+        change = machine.take if action["action_id"] == Action.TAKE else machine.return_to_bot
         await attempt(
-            client, where, machine.return_to_bot(None, action["value"], await actor_of(body))
+            client, where_clicked(body), change(None, action["value"], await actor_of(body))
         )
 
     @app.action(Action.REPLY)
-    async def reply(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await ack()
-        where = where_clicked(body)
-        esc = await _owned_or_told(deps, client, where, action["value"], "reply to")
-        if esc is not None:
-            await _open(client, body, reply_modal(esc, where.metadata(esc.id)))
-
     @app.action(Action.CLOSE)
-    async def close(
+    async def open_modal(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
+        """Reply is the owner's; Close is the owner's, or anyone's while nobody owns it."""
         await ack()
         where = where_clicked(body)
-        esc = await _owned_or_told(deps, client, where, action["value"], "close", queued_ok=True)
+        closing = action["action_id"] == Action.CLOSE
+        verb = "close" if closing else "reply to"
+        esc = await _owned_or_told(deps, client, where, action["value"], verb, queued_ok=closing)
         if esc is not None:
-            await _open(client, body, close_modal(esc, where.metadata(esc.id)))
+            modal = close_modal if closing else reply_modal
+            await _open(client, body, modal(esc, where.metadata(esc.id)))
 
     @app.action(Action.MORE)
     async def more(
@@ -96,38 +84,24 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await _open(client, body, reassign_modal(esc, where.metadata(esc.id), suggested))
 
     @app.action(Action.TAKE_AND_SEND)
-    async def take_and_send(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: AsyncWebClient,
-        respond: AsyncRespond,
-    ) -> None:
-        await ack()
-        where = where_clicked(body)
-        esc_id, _, held_id = action["value"].partition(":")
-        sent = await attempt(
-            client, where, machine.take_and_send(esc_id, await actor_of(body), held_id)
-        )
-        if sent is not None:
-            await _replace_prompt(respond, notices.sent())
-
     @app.action(Action.KEEP_AS_NOTE)
-    async def keep_as_note(
+    async def held_message(
         ack: AsyncAck,
         body: dict[str, Any],
         action: dict[str, Any],
         client: AsyncWebClient,
         respond: AsyncRespond,
     ) -> None:
+        """The choice offered to someone who wrote in the thread of a queued escalation."""
         await ack()
-        where = where_clicked(body)
         esc_id, _, held_id = action["value"].partition(":")
-        kept = await attempt(
-            client, where, machine.keep_as_note(esc_id, await actor_of(body), held_id)
-        )
-        if kept is not None:
-            await _replace_prompt(respond, notices.note_saved())
+        actor = await actor_of(body)
+        if action["action_id"] == Action.TAKE_AND_SEND:
+            change, done = machine.take_and_send(esc_id, actor, held_id), notices.sent()
+        else:
+            change, done = machine.keep_as_note(esc_id, actor, held_id), notices.note_saved()
+        if await attempt(client, where_clicked(body), change) is not None:
+            await _replace_prompt(respond, done)
 
 
 async def _owned_or_told(

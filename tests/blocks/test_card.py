@@ -1,36 +1,15 @@
 """The escalation card: escaped customer text, buttons per state, Block Kit limits."""
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from blocks.card import escalation_card
 from blocks.ids import Action
 from blocks.slack_text import escape, escaped
-from storage.models import Escalation, Priority, Reason, Resolution, Status
-
-EVIL = "<!channel> <https://evil.example|your bank> & <@U0BOSS>"
-NOW = datetime(2026, 3, 12, 10, 0, tzinfo=UTC)
-
-
-def _escalation(**overrides: object) -> Escalation:
-    values: dict[str, object] = {
-        "id": "esc_01TEST",
-        "platform_id": "plt_1",
-        "conversation_id": "conv_1",
-        "status": Status.queued,
-        "priority": Priority.high,
-        "reason": Reason.gate_failure,
-        "reason_detail": "3x gate failure",
-        "channel": "whatsapp",
-        "customer": {"id": "cust_19", "name": "Nguyen Van A"},
-        "created_at": NOW,
-        "updated_at": NOW,
-        "last_message_preview": "Tôi muốn khiếu nại...",
-    }
-    values.update(overrides)
-    return Escalation(**values)
+from storage.models import Resolution, Status
+from tests.blocks.models import EVIL, NOW
+from tests.blocks.models import escalation as _escalation
 
 
 def _action_ids(blocks: list[dict]) -> list[str]:

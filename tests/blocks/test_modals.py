@@ -1,7 +1,6 @@
 """Modals: what they show and offer, Block Kit limits, and reading what Slack submits."""
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,32 +18,11 @@ from blocks.modals import (
     reassign_modal,
     reply_modal,
 )
-from storage.models import Escalation, Priority, Reason, Resolution, Status
+from storage.models import Escalation, Priority, Resolution, Status
+from tests.blocks.models import EVIL, escalation
 
-EVIL = "<!channel> <https://evil.example|your bank> & <@U0BOSS>"
 SAFE_EVIL = "&lt;!channel&gt; &lt;https://evil.example|your bank&gt; &amp; &lt;@U0BOSS&gt;"
-NOW = datetime(2026, 3, 12, 10, 0, tzinfo=UTC)
 METADATA = json.dumps({"esc": "esc_01TEST", "channel": "C111", "ts": "1700000000.000100"})
-
-
-def _escalation(**overrides: object) -> Escalation:
-    values: dict[str, object] = {
-        "id": "esc_01TEST",
-        "platform_id": "plt_1",
-        "conversation_id": "conv_1",
-        "status": Status.taken,
-        "priority": Priority.high,
-        "reason": Reason.gate_failure,
-        "channel": "whatsapp",
-        "customer": {"id": "cust_19", "name": "Nguyen Van A"},
-        "assignee_id": "U0MINH",
-        "assignee_name": "Minh",
-        "created_at": NOW,
-        "updated_at": NOW,
-        "last_message_preview": "Tôi muốn khiếu nại...",
-    }
-    values.update(overrides)
-    return Escalation(**values)
 
 
 ALL_MODALS = [
@@ -247,3 +225,8 @@ def test_reading_a_priority() -> None:
     unknown = {"type": "static_select", "selected_option": {"value": "whenever"}}
     assert read_priority(_submitted(Input.PRIORITY, unknown)) is None
     assert read_priority({}) is None
+
+
+def _escalation(**overrides: object) -> Escalation:
+    taken = {"status": Status.taken, "assignee_id": "U0MINH", "assignee_name": "Minh"}
+    return escalation(**{**taken, **overrides})

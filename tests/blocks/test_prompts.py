@@ -1,30 +1,11 @@
 """The prompt shown to someone who wrote in the thread of an escalation nobody owns."""
 
 import json
-from datetime import UTC, datetime
 
 from blocks.ids import Action
 from blocks.prompts import held_message_prompt
-from storage.models import Escalation, Priority, Reason, Status
-
-EVIL = "<!channel> <https://evil.example|your bank> & <@U0BOSS>"
-NOW = datetime(2026, 3, 12, 10, 0, tzinfo=UTC)
-
-
-def _escalation(**overrides: object) -> Escalation:
-    values: dict[str, object] = {
-        "id": "esc_01TEST",
-        "platform_id": "plt_1",
-        "conversation_id": "conv_1",
-        "status": Status.queued,
-        "priority": Priority.high,
-        "reason": Reason.gate_failure,
-        "customer": {"id": "cust_19", "name": "Nguyen Van A"},
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
-    values.update(overrides)
-    return Escalation(**values)
+from tests.blocks.models import EVIL
+from tests.blocks.models import escalation as _escalation
 
 
 def test_the_prompt_says_the_message_was_held_and_offers_both_choices() -> None:

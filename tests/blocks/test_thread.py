@@ -2,7 +2,7 @@
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -14,30 +14,13 @@ from blocks.thread import (
     intro_messages,
     note_message,
 )
-from storage.models import Escalation, Event, Message, Priority, Reason, Resolution, Role, Status
+from storage.models import Event, Message, Reason, Resolution, Role, Status
+from tests.blocks.models import EVIL, NOW
+from tests.blocks.models import escalation as _escalation
 
-EVIL = "<!channel> <https://evil.example|your bank> & <@U0BOSS>"
 DANGEROUS = ("<!channel>", "<https://evil.example", "<@U0BOSS>")
 SAFE_EVIL = "&lt;!channel&gt; &lt;https://evil.example|your bank&gt; &amp; &lt;@U0BOSS&gt;"
-NOW = datetime(2026, 3, 12, 10, 0, tzinfo=UTC)
 BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
-
-
-def _escalation(**overrides: object) -> Escalation:
-    values: dict[str, object] = {
-        "id": "esc_01TEST",
-        "platform_id": "plt_1",
-        "conversation_id": "conv_1",
-        "status": Status.queued,
-        "priority": Priority.high,
-        "reason": Reason.gate_failure,
-        "channel": "whatsapp",
-        "customer": {"id": "cust_19", "name": "Nguyen Van A"},
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
-    values.update(overrides)
-    return Escalation(**values)
 
 
 def _message(content: str, i: int = 0, **overrides: object) -> Message:
