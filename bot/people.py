@@ -8,7 +8,8 @@ import logging
 import time
 from datetime import timedelta
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -46,6 +47,9 @@ class People:
             response = await self.client.users_info(user=user_id)
         except SlackApiError as exc:
             log.warning("slack: users.info for %s failed: %s", user_id, exc.response.get("error"))
+            return None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack: users.info for %s failed: %s", user_id, exc)
             return None
         user = response["user"]
         profile = user.get("profile") or {}
