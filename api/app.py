@@ -43,7 +43,7 @@ def build_services(
         settings=settings,
         config=config,
         db=db,
-        machine=Machine(db, config.customer_texts()),
+        machine=Machine(db, config.customer_texts(), config.sla_policy()),
         box=settings.secret_box(),
         limiter=make_rate_limiter(db, config.api.rate_limit),
         metrics=Metrics(),

@@ -24,6 +24,7 @@ from pydantic import (
 
 from blocks.texts import KINDS, CustomerTexts, TemplateKey, TemplateProblem
 from storage.models import Priority, Reason
+from storage.sla import SlaPolicy, TargetTimes, business_hours
 
 
 class ConfigError(ValueError):
@@ -163,6 +164,20 @@ class Config(_Section):
     scheduler: SchedulerSection = SchedulerSection()
     digest: DigestSection = DigestSection()
     templates: dict[str, Any] = Field(default_factory=dict)
+
+    def sla_policy(self) -> SlaPolicy:
+        sla = self.sla
+        hours = sla.business_hours
+        return SlaPolicy(
+            targets={
+                str(priority): TargetTimes(target.first_take, target.resolution)
+                for priority, target in sla.targets.items()
+            },
+            at_risk=tuple(sla.at_risk),
+            hours=None
+            if hours is None
+            else business_hours(sla.timezone, hours.days, hours.open, hours.close, sla.holidays),
+        )
 
     def customer_texts(self) -> CustomerTexts:
         return CustomerTexts(template_overrides(self.templates))

@@ -84,6 +84,25 @@ def _state_line(esc: Escalation) -> str:
     return f":white_check_mark: *Closed* ({resolution}) by {by} {when}"
 
 
+SLA_TARGETS = {"first_take": "First take", "resolution": "Resolution"}
+SLA_STATES = {
+    "on_track": ":large_green_circle: on track",
+    "at_risk": ":warning: *at risk*",
+    "breached": ":rotating_light: *breached*",
+    "met": ":white_check_mark: met",
+    "missed": ":x: missed",
+}
+
+
+def _sla_line(esc: Escalation) -> str | None:
+    """Each SLA target's due time (in the reader's timezone) and state."""
+    parts = [
+        f"{SLA_TARGETS.get(target, target)} due {slack_date(due)}: {SLA_STATES[str(state)]}"
+        for target, (due, state) in esc.sla().items()
+    ]
+    return " · ".join(parts) if parts else None
+
+
 def _details(esc: Escalation) -> SectionBlock:
     customer = esc.customer or {}
     who = escaped(customer_name(esc), 500)
@@ -147,7 +166,11 @@ def escalation_card(esc: Escalation) -> CardMessage:
     last = _last_message(esc)
     if last is not None:
         blocks.append(last)
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_state_line(esc))]))
+    context = [MarkdownTextObject(text=_state_line(esc))]
+    sla = _sla_line(esc)
+    if sla is not None:
+        context.append(MarkdownTextObject(text=sla))
+    blocks.append(ContextBlock(elements=context))
     buttons = _buttons(esc)
     if buttons is not None:
         blocks.append(buttons)

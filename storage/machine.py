@@ -39,6 +39,7 @@ from storage.models import (
 )
 from storage.outbox import PlatformEvent, SlackEffect, platform_row, slack_row
 from storage.public import escalation_public, iso
+from storage.sla import SlaPolicy, Target
 
 PREVIEW_CHARS = 280
 DEFAULT_WAIT_MINUTES = 5
@@ -96,9 +97,10 @@ UNSET = Unset()
 
 
 class Machine:
-    def __init__(self, db: Database, texts: CustomerTexts) -> None:
+    def __init__(self, db: Database, texts: CustomerTexts, sla: SlaPolicy | None = None) -> None:
         self.db = db
         self.texts = texts
+        self.sla = sla or SlaPolicy()
         self._platform_names: dict[str, str] = {}
         self._wait_cache: dict[str, tuple[float, int]] = {}
         self._creations = GroupCommit(db, self._insert_drafts)
@@ -124,6 +126,7 @@ class Machine:
         wait_minutes = await self._expected_wait_minutes(platform_id)
         now = self.db.clock.now()
         values = _escalation_values(new_id("esc"), platform_id, new, now)
+        values.update(self._sla_columns(values["priority"], now, Status.queued, None, 0, 0))
         messages = [_message_values(values["id"], m, now) for m in new.transcript]
         if messages:
             values["last_message_at"] = messages[-1]["sent_at"]
@@ -259,6 +262,7 @@ class Machine:
         post_card_update: bool,
         data: dict[str, Any] | None = None,
     ) -> Escalation:
+        esc = await self._refresh_sla(s, esc)
         event = self._event(esc, event_type, agent, now, data or {"agent": agent.as_dict()})
         s.add(event)
         if post_card_update:
@@ -572,7 +576,7 @@ class Machine:
             if current.status == Status.taken:
                 raise NotOwner(esc_id, action, current.assignee_name, current.assignee_id)
             raise InvalidTransition(esc_id, action, current.status)
-        return esc
+        return await self._refresh_sla(s, esc)
 
     async def update(
         self,
@@ -606,6 +610,7 @@ class Machine:
             s, None, esc.id, Escalation.status.in_(ACTIVE_STATUSES), {"priority": priority}
         )
         assert updated is not None, "the row is locked by this transaction"
+        updated = await self._refresh_sla(s, updated)
         s.add(
             self._event(
                 updated, "priority_changed", by, now, {"from": str(before), "to": str(priority)}
@@ -636,6 +641,7 @@ class Machine:
                 },
             )
             assert updated is not None, "the row is locked by this transaction"
+            updated = await self._refresh_sla(s, updated)
             s.add(self._event(updated, "unassigned", by, now, {"previous": previous}))
             s.add(slack_row(updated, SlackEffect.CARD_UPDATE, now))
             return updated
@@ -661,6 +667,57 @@ class Machine:
             post_card_update=True,
             data={"agent": agent.as_dict(), "previous": previous, "by": by.as_dict()},
         )
+
+    # ---------------------------------------------------------------------- SLA
+
+    def _sla_columns(
+        self,
+        priority: str,
+        created_at: datetime,
+        status: str,
+        first_taken_at: datetime | None,
+        first_take_level: int,
+        resolution_level: int,
+    ) -> dict[str, Any]:
+        """Due times from the escalation's start and priority, and when the next alert of a
+        running clock falls due: the first take runs until taken, resolution until ended."""
+        policy = self.sla
+        running: dict[Target, int] = {}
+        if status == Status.queued and first_taken_at is None:
+            running[Target.first_take] = first_take_level
+        if status in ACTIVE_STATUSES:
+            running[Target.resolution] = resolution_level
+        checks = []
+        for target, level in running.items():
+            following = policy.next_level(level)
+            if following is not None:
+                checks.append(policy.alert_at(priority, target, created_at, following))
+        return {
+            "first_take_due_at": policy.due(priority, Target.first_take, created_at),
+            "resolution_due_at": policy.due(priority, Target.resolution, created_at),
+            "sla_check_at": min((c for c in checks if c is not None), default=None),
+        }
+
+    async def _refresh_sla(self, s: AsyncSession, esc: Escalation) -> Escalation:
+        """Recompute the SLA columns after a change of status, owner or priority."""
+        columns = self._sla_columns(
+            str(esc.priority),
+            esc.created_at,
+            str(esc.status),
+            esc.first_taken_at,
+            esc.first_take_sla_level,
+            esc.resolution_sla_level,
+        )
+        if all(getattr(esc, k) == v for k, v in columns.items()):
+            return esc
+        stmt = (
+            update(Escalation)
+            .where(Escalation.id == esc.id)
+            .values(**columns)
+            .returning(Escalation)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await s.execute(stmt)).scalars().one()
 
     # ----------------------------------------------------------------- helpers
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from storage.sla import SlaState, Target, state_of
 from storage.types import UTCDateTime
 
 
@@ -146,7 +147,36 @@ class Escalation(SQLModel, table=True):
     keep_ai_paused: bool = False
     last_message_at: datetime | None = _utc(default=None)
     last_message_preview: str | None = None
+    first_take_due_at: datetime | None = _utc(default=None)
+    resolution_due_at: datetime | None = _utc(default=None)
+    # How far each SLA clock has been announced: 0, then each at-risk threshold, then breach.
+    first_take_sla_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    resolution_sla_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    sla_check_at: datetime | None = _utc(default=None, index=True)  # the next alert falls due
     version: int = 1
+
+    def sla(self) -> dict[str, tuple[datetime, SlaState]]:
+        """Each SLA target of this escalation: its due time and its state; a stopped clock
+        (taken, ended) was met or missed."""
+        clocks = (
+            (
+                Target.first_take,
+                self.first_take_due_at,
+                self.first_take_sla_level,
+                self.first_taken_at or self.ended_at,  # leaving the queue stops it
+            ),
+            (Target.resolution, self.resolution_due_at, self.resolution_sla_level, self.ended_at),
+        )
+        states = {}
+        for target, due, level, stopped in clocks:
+            if due is None:
+                continue
+            if stopped is None:
+                state = state_of(level)
+            else:
+                state = SlaState.missed if stopped > due else SlaState.met
+            states[str(target)] = (due, state)
+        return states
 
 
 class Message(SQLModel, table=True):

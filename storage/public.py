@@ -28,7 +28,10 @@ def escalation_public(esc: Escalation) -> dict[str, Any]:
         "customer": esc.customer,
         "confidence": esc.confidence,
         "assignee": person(esc.assignee_id, esc.assignee_name),
-        "sla": {},
+        "sla": {
+            target: {"due_at": iso(due), "state": str(state)}
+            for target, (due, state) in esc.sla().items()
+        },
         "created_at": iso(esc.created_at),
         "updated_at": iso(esc.updated_at),
         "taken_at": iso(esc.taken_at),

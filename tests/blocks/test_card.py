@@ -1,6 +1,7 @@
 """The escalation card: escaped customer text, buttons per state, Block Kit limits."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -88,3 +89,18 @@ def test_escaping_never_cuts_an_entity_in_half() -> None:
     cut = escaped("&" * 100, 12)
     assert cut.endswith("…") and len(cut) <= 12
     assert cut[:-1].replace("&amp;", "") == ""
+
+
+def test_card_shows_each_sla_target_due_time_and_state() -> None:
+    due = NOW + timedelta(minutes=15)
+    card = escalation_card(
+        _escalation(first_take_due_at=due, first_take_sla_level=1, resolution_due_at=due)
+    )
+    text = json.dumps(card.blocks_as_dicts())
+    assert f"First take due <!date^{int(due.timestamp())}^" in text
+    assert "*at risk*" in text and "on track" in text
+    taken_late = _escalation(
+        status=Status.taken, first_take_due_at=due, first_taken_at=due + timedelta(minutes=1)
+    )
+    assert ":x: missed" in json.dumps(escalation_card(taken_late).blocks_as_dicts())
+    assert "due" not in json.dumps(escalation_card(_escalation()).blocks_as_dicts())
