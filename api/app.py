@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 
 from api.body_limit import BodyLimitMiddleware
@@ -72,6 +73,14 @@ def build_slack_delivery(svc: Services) -> SlackDelivery | None:
         svc.slack.router,
         pacer=ChannelPacer(svc.slack.post_interval),
         metrics=SlackMetrics(svc.metrics.registry),
+        managers_channel=svc.slack.managers_channel,
+        oncall_group=svc.slack.oncall_group,
+    )
+
+
+def build_timed_jobs(svc: Services) -> AsyncIOScheduler:
+    return build_scheduler(
+        svc.db, sla=svc.machine.sla, sla_sweep_every=svc.config.scheduler.sla_sweep
     )
 
 
@@ -124,7 +133,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade(svc.db)
-        scheduler = build_scheduler(svc.db) if run_scheduler else None
+        scheduler = build_timed_jobs(svc) if run_scheduler else None
         if scheduler is not None:
             scheduler.start()
         workers = start_workers(svc) if run_workers else None

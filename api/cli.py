@@ -287,5 +287,32 @@ def relay() -> None:
         asyncio.run(run())
 
 
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Run only the timed jobs (SLA sweep, purges), e.g. beside `baton serve --no-scheduler`."""
+    from api.app import build_services, build_timed_jobs
+    from api.logs import configure_logging
+
+    settings = _settings()
+    try:
+        services = build_services(settings)
+    except (ConfigError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    configure_logging(settings.log_level)
+
+    async def run() -> None:
+        await upgrade(services.db)
+        jobs = build_timed_jobs(services)
+        jobs.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            jobs.shutdown(wait=False)
+            await services.db.dispose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
 def main() -> None:
     app()

@@ -15,7 +15,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from blocks.card import CardMessage, escalation_card
+from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
 from blocks.thread import agent_message, customer_message, delivery_failed, intro_messages
 from blocks.thread import note_message as note_post
 from bot.pacing import ChannelPacer
@@ -119,8 +120,11 @@ class SlackDelivery:
         poll_interval: float = 1.0,
         metrics: SlackMetrics | None = None,
         rng: Callable[[], float] = random.random,
+        managers_channel: str | None = None,
+        oncall_group: str | None = None,
     ) -> None:
         self.db, self.client, self.router = db, client, router
+        self.managers_channel, self.oncall_group = managers_channel, oncall_group
         self.pacer = pacer or ChannelPacer()
         self.metrics, self.rng = metrics, rng
         self.worker_id = f"slack-{uuid.uuid4().hex[:12]}"
@@ -220,6 +224,8 @@ class SlackDelivery:
             await self._thread_note(attempt, thread)
         elif row.kind == SlackEffect.REPLY_STATUS:
             await self._reply_status(attempt, thread)
+        elif row.kind in (SlackEffect.SLA_ALERT, SlackEffect.SLA_MANAGERS, SlackEffect.SLA_OWNER):
+            await self._sla(attempt, esc, thread)
         else:
             raise Park(f"unknown slack outbox kind {row.kind!r}")
 
@@ -234,7 +240,7 @@ class SlackDelivery:
         assert esc is not None
         if thread is None:
             channel = await self._channel_for(esc)
-            ts = await self._find_card(attempt, channel, esc) if row.uncertain else None
+            ts = await self._find_posted(channel, esc, "card") if row.uncertain else None
             if ts is None:
                 card = escalation_card(esc)
                 ts = await self._post(attempt, channel, card, key="card", thread_ts=None)
@@ -299,6 +305,44 @@ class SlackDelivery:
             post = delivery_failed(msg, payload.get("error"))
             await self._post_in_thread(attempt, thread, post, key=f"failed:{msg.id}")
 
+    async def _sla(self, attempt: _Attempt, esc: Escalation, thread: SlackThread) -> None:
+        """An SLA alert: in the thread; a breach also to managers and to the owner."""
+        row = attempt.row
+        event = await threads.load_event(self.db, row.payload.get("event_id", ""))
+        if event is None:
+            raise Park(f"SLA alert {row.payload.get('event_id')} not found")
+        target, due = event.data["target"], datetime.fromisoformat(event.data["due_at"])
+        breached = event.type == "sla_breached"
+        key = f"{row.kind}:{event.id}"
+        if row.kind == SlackEffect.SLA_ALERT:
+            post = sla_alert(esc, target, breached, due, self.oncall_group)
+            await self._post_in_thread(attempt, thread, post, key=key)
+            return
+        link = await self._permalink(thread)
+        if row.kind == SlackEffect.SLA_MANAGERS:
+            if not self.managers_channel:
+                log.info("slack: no BATON_MANAGERS_CHANNEL; breach of %s not announced", esc.id)
+                return
+            channel, post = self.managers_channel, sla_breach_for_managers(esc, target, due, link)
+        else:
+            if not esc.assignee_id:
+                return
+            opened = await self._call("conversations.open", users=esc.assignee_id)
+            channel = str(opened["channel"]["id"])
+            post = sla_breach_for_owner(esc, target, due, link)
+        if row.uncertain and await self._find_posted(channel, esc, key) is not None:
+            return
+        await self._post(attempt, channel, post, key=key, thread_ts=None)
+
+    async def _permalink(self, thread: SlackThread) -> str | None:
+        try:
+            response = await self._call(
+                "chat.getPermalink", channel=thread.channel_id, message_ts=thread.thread_ts
+            )
+        except Park:
+            return None  # an alert without a link beats no alert
+        return str(response["permalink"])
+
     # ---------------------------------------------------------------------- Slack calls
 
     async def _post_in_thread(
@@ -354,8 +398,8 @@ class SlackDelivery:
         await deliveries.renew(self.db, attempt.row, self.worker_id, until)
         await asyncio.sleep(wait)
 
-    async def _find_card(self, attempt: _Attempt, channel: str, esc: Escalation) -> str | None:
-        """A card whose post timed out may be in the channel after all."""
+    async def _find_posted(self, channel: str, esc: Escalation, key: str) -> str | None:
+        """A post whose attempt timed out may be in the channel after all."""
         oldest = (esc.created_at - LOOKBACK).timestamp()
         cursor = None
         for _ in range(HISTORY_PAGES):
@@ -368,10 +412,8 @@ class SlackDelivery:
                 cursor=cursor,
             )
             for message in response.get("messages", []):
-                if _metadata_key(message, esc.id) == "card":
-                    log.info(
-                        "slack: found the card of %s already posted; not posting again", esc.id
-                    )
+                if _metadata_key(message, esc.id) == key:
+                    log.info("slack: %s of %s was posted already; not again", key, esc.id)
                     return str(message["ts"])
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
             if not response.get("has_more") or not cursor:

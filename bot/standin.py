@@ -528,6 +528,22 @@ class StandIn:
             {},
         )
 
+    def _conversations_open(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """A DM between the bot and one user: its channel is made on first use."""
+        users = [u for u in str(p.get("users") or "").split(",") if u]
+        if len(users) != 1 or users[0] not in self.users:
+            return 200, {"ok": False, "error": "user_not_found"}, {}
+        channel = f"D{users[0]}"
+        self.channels.setdefault(channel, {BOT_USER, users[0]})
+        return 200, {"ok": True, "channel": {"id": channel}}, {}
+
+    def _chat_getPermalink(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        channel, ts = p.get("channel", ""), p.get("message_ts", "")
+        if (channel, ts) not in self.messages:
+            return 200, {"ok": False, "error": "message_not_found"}, {}
+        link = f"https://standin.slack.test/archives/{channel}/p{ts.replace('.', '')}"
+        return 200, {"ok": True, "channel": channel, "permalink": link}, {}
+
     def _users_info(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         user_id = p.get("user", "")
         if user_id not in self.users:

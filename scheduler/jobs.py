@@ -3,8 +3,9 @@ replica at once, has the effect of running it once."""
 
 import logging
 
-from storage import idempotency, slack_events
+from storage import idempotency, sla_alerts, slack_events
 from storage.database import Database
+from storage.sla import SlaPolicy
 
 log = logging.getLogger("baton.scheduler")
 
@@ -20,3 +21,17 @@ async def purge_idempotency_keys(db: Database) -> int:
 async def purge_slack_events(db: Database) -> int:
     """Forget Slack event ids older than Slack's retries."""
     return await slack_events.purge_seen(db)
+
+
+async def sla_sweep(db: Database, policy: SlaPolicy) -> int:
+    """Raise the SLA alerts due now (each once, whichever replica sweeps first)."""
+    alerts = await sla_alerts.sweep(db, policy)
+    for alert in alerts:
+        log.info(
+            "SLA %s: %s of %s (due %s)",
+            "breached" if alert.breached else "at risk",
+            alert.target,
+            alert.escalation_id,
+            alert.due_at.isoformat(),
+        )
+    return len(alerts)

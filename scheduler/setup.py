@@ -6,15 +6,23 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from scheduler.jobs import purge_idempotency_keys, purge_slack_events
+from scheduler.jobs import purge_idempotency_keys, purge_slack_events, sla_sweep
 from storage.database import Database
+from storage.sla import SlaPolicy
 
 IDEMPOTENCY_PURGE_EVERY = timedelta(minutes=10)
 SLACK_EVENTS_PURGE_EVERY = timedelta(hours=1)
+SLA_SWEEP_EVERY = timedelta(seconds=15)
 
 
-def build_scheduler(db: Database) -> AsyncIOScheduler:
+def build_scheduler(
+    db: Database,
+    *,
+    sla: SlaPolicy | None = None,
+    sla_sweep_every: timedelta = SLA_SWEEP_EVERY,
+) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
+    _every(scheduler, sla_sweep_every, sla_sweep, "sla.sweep", db, sla or SlaPolicy())
     _every(scheduler, IDEMPOTENCY_PURGE_EVERY, purge_idempotency_keys, "idempotency.purge", db)
     _every(scheduler, SLACK_EVENTS_PURGE_EVERY, purge_slack_events, "slack_events.purge", db)
     return scheduler

@@ -20,6 +20,9 @@ class SlackEffect:
     THREAD_MESSAGE = "thread.message"
     THREAD_NOTE = "thread.note"
     REPLY_STATUS = "reply.status"  # whether an agent's reply reached the customer
+    SLA_ALERT = "sla.alert"  # at risk or breached, in the thread
+    SLA_MANAGERS = "sla.managers"  # a breach, in the managers' channel
+    SLA_OWNER = "sla.owner"  # a breach, to the owner in a DM
 
 
 class PlatformEvent:

@@ -1,0 +1,66 @@
+"""SLA alerts: at risk or breached, in the thread; a breach for managers and the owner."""
+
+from datetime import datetime
+
+from slack_sdk.models.blocks import SectionBlock
+
+from blocks.card import CardMessage, customer_name, mention, reason_label, slack_date
+from blocks.slack_text import escaped, plain
+from storage.models import Escalation
+
+TARGET_NAMES = {"first_take": "first take", "resolution": "resolution"}
+
+
+def _target(target: str) -> str:
+    return TARGET_NAMES.get(target, target)
+
+
+def _subject(esc: Escalation) -> str:
+    return f"{escaped(customer_name(esc), 200)} ({reason_label(esc)}, {esc.priority})"
+
+
+def sla_alert(
+    esc: Escalation, target: str, breached: bool, due: datetime, oncall_group: str | None
+) -> CardMessage:
+    """In the escalation's thread; an at-risk alert calls the on-call group."""
+    if breached:
+        text = f":rotating_light: *SLA breached*: the {_target(target)} was due {slack_date(due)}."
+    else:
+        text = f":warning: *SLA at risk*: the {_target(target)} is due {slack_date(due)}."
+        if oncall_group:
+            text += f" <!subteam^{oncall_group}> can someone take this?"
+    if esc.assignee_id and breached:
+        text += f" Owner: {mention(esc.assignee_id, esc.assignee_name)}."
+    fallback = ("SLA breached" if breached else "SLA at risk") + f": {_target(target)}"
+    return CardMessage(text=plain(fallback), blocks=[SectionBlock(text=text)])
+
+
+def sla_breach_for_managers(
+    esc: Escalation, target: str, due: datetime, card_link: str | None
+) -> CardMessage:
+    where = f" <{card_link}|Open the card>" if card_link else ""
+    owner = (
+        f" Owner: {mention(esc.assignee_id, esc.assignee_name)}."
+        if esc.assignee_id
+        else " Nobody has taken it."
+    )
+    text = (
+        f":rotating_light: *SLA breached*: {_subject(esc)}: the {_target(target)} was due "
+        f"{slack_date(due)}.{owner}{where}"
+    )
+    return CardMessage(
+        text=plain(f"SLA breached: {customer_name(esc)}"), blocks=[SectionBlock(text=text)]
+    )
+
+
+def sla_breach_for_owner(
+    esc: Escalation, target: str, due: datetime, card_link: str | None
+) -> CardMessage:
+    where = f" <{card_link}|Open the card>" if card_link else ""
+    text = (
+        f":rotating_light: The {_target(target)} of your escalation {_subject(esc)} was due "
+        f"{slack_date(due)}.{where}"
+    )
+    return CardMessage(
+        text=plain(f"SLA breached: {customer_name(esc)}"), blocks=[SectionBlock(text=text)]
+    )
