@@ -24,7 +24,7 @@ from pydantic import (
 
 from blocks.texts import KINDS, CustomerTexts, TemplateKey, TemplateProblem
 from storage.models import Priority, Reason
-from storage.sla import SlaPolicy, TargetTimes, business_hours
+from storage.sla import WEEKDAYS, SlaPolicy, TargetTimes, business_hours
 
 
 class ConfigError(ValueError):
@@ -93,9 +93,6 @@ class RoutingRule(_Section):
     platform: list[str] | None = None
     reason: list[Reason] | None = None
     slack_channel: str = Field(min_length=1)
-
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class BusinessHours(_Section):

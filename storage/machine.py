@@ -126,12 +126,14 @@ class Machine:
         wait_minutes = await self._expected_wait_minutes(platform_id)
         now = self.db.clock.now()
         values = _escalation_values(new_id("esc"), platform_id, new, now)
-        values.update(self._sla_columns(values["priority"], now, Status.queued, None, 0, 0))
         messages = [_message_values(values["id"], m, now) for m in new.transcript]
         if messages:
             values["last_message_at"] = messages[-1]["sent_at"]
             values["last_message_preview"] = _preview(messages[-1]["content"])
         esc = Escalation(**values)
+        for column, value in self._sla_columns(esc).items():
+            values[column] = value
+            setattr(esc, column, value)
         created_event = self._event(esc, "created", None, now, {"priority": str(esc.priority)})
         customer_message = await self._customer_text("created", esc, wait_minutes=wait_minutes)
         outbox = [
@@ -670,44 +672,19 @@ class Machine:
 
     # ---------------------------------------------------------------------- SLA
 
-    def _sla_columns(
-        self,
-        priority: str,
-        created_at: datetime,
-        status: str,
-        first_taken_at: datetime | None,
-        first_take_level: int,
-        resolution_level: int,
-    ) -> dict[str, Any]:
+    def _sla_columns(self, esc: Escalation) -> dict[str, Any]:
         """Due times from the escalation's start and priority, and when the next alert of a
-        running clock falls due: the first take runs until taken, resolution until ended."""
-        policy = self.sla
-        running: dict[Target, int] = {}
-        if status == Status.queued and first_taken_at is None:
-            running[Target.first_take] = first_take_level
-        if status in ACTIVE_STATUSES:
-            running[Target.resolution] = resolution_level
-        checks = []
-        for target, level in running.items():
-            following = policy.next_level(level)
-            if following is not None:
-                checks.append(policy.alert_at(priority, target, created_at, following))
+        running clock falls due."""
+        priority, start = str(esc.priority), esc.created_at
         return {
-            "first_take_due_at": policy.due(priority, Target.first_take, created_at),
-            "resolution_due_at": policy.due(priority, Target.resolution, created_at),
-            "sla_check_at": min((c for c in checks if c is not None), default=None),
+            "first_take_due_at": self.sla.due(priority, Target.first_take, start),
+            "resolution_due_at": self.sla.due(priority, Target.resolution, start),
+            "sla_check_at": self.sla.next_check(priority, start, esc.running_sla_levels()),
         }
 
     async def _refresh_sla(self, s: AsyncSession, esc: Escalation) -> Escalation:
         """Recompute the SLA columns after a change of status, owner or priority."""
-        columns = self._sla_columns(
-            str(esc.priority),
-            esc.created_at,
-            str(esc.status),
-            esc.first_taken_at,
-            esc.first_take_sla_level,
-            esc.resolution_sla_level,
-        )
+        columns = self._sla_columns(esc)
         if all(getattr(esc, k) == v for k, v in columns.items()):
             return esc
         stmt = (

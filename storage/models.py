@@ -155,6 +155,16 @@ class Escalation(SQLModel, table=True):
     sla_check_at: datetime | None = _utc(default=None, index=True)  # the next alert falls due
     version: int = 1
 
+    def running_sla_levels(self) -> dict[Target, int]:
+        """The SLA clocks still running, with the alert level each has reached: the first
+        take runs while queued and never taken, resolution until the escalation ends."""
+        running = {}
+        if self.status == Status.queued and self.first_taken_at is None:
+            running[Target.first_take] = self.first_take_sla_level
+        if self.status in ACTIVE_STATUSES:
+            running[Target.resolution] = self.resolution_sla_level
+        return running
+
     def sla(self) -> dict[str, tuple[datetime, SlaState]]:
         """Each SLA target of this escalation: its due time and its state; a stopped clock
         (taken, ended) was met or missed."""

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_DAYS_SEARCHED = 3660  # a policy with no open day for ten years is a broken policy
 BREACHED = 100  # the alert level of a breach; levels 1… are at-risk thresholds
 
@@ -129,6 +130,17 @@ class SlaPolicy:
             return None
         return level + 1 if level < len(self.at_risk) else BREACHED
 
+    def next_check(
+        self, priority: str, start: datetime, levels: Mapping[Target, int]
+    ) -> datetime | None:
+        """When the next alert of the running clocks (target → level reached) falls due."""
+        upcoming = [
+            self.alert_at(priority, target, start, following)
+            for target, level in levels.items()
+            if (following := self.next_level(level)) is not None
+        ]
+        return min((u for u in upcoming if u is not None), default=None)
+
     def level_at(self, priority: str, which: Target, start: datetime, now: datetime) -> int:
         """The highest alert level a running clock has reached at ``now``."""
         level = 0
@@ -147,10 +159,9 @@ def business_hours(
     closes: time,
     holidays: Collection[date] = (),
 ) -> BusinessHours:
-    names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     return BusinessHours(
         zone=ZoneInfo(timezone),
-        days=frozenset(names.index(d) for d in days),
+        days=frozenset(WEEKDAYS.index(d) for d in days),
         opens=opens,
         closes=closes,
         holidays=frozenset(holidays),

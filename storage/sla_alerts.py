@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.ids import new_id
-from storage.models import ACTIVE_STATUSES, Escalation, Event, Status
+from storage.models import ACTIVE_STATUSES, Escalation, Event
 from storage.outbox import SlackEffect, slack_row
 from storage.sla import BREACHED, SlaPolicy, Target
 
@@ -52,35 +52,20 @@ async def sweep(db: Database, policy: SlaPolicy, *, limit: int = BATCH) -> list[
     return raised
 
 
-def _running(esc: Escalation) -> dict[Target, int]:
-    running = {}
-    if esc.status == Status.queued and esc.first_taken_at is None:
-        running[Target.first_take] = esc.first_take_sla_level
-    if esc.status in ACTIVE_STATUSES:
-        running[Target.resolution] = esc.resolution_sla_level
-    return running
-
-
 async def _advance(db: Database, policy: SlaPolicy, esc: Escalation, now: datetime) -> list[Alert]:
     priority, start = str(esc.priority), esc.created_at
+    reached = esc.running_sla_levels()
     levels = {
         target: max(level, policy.level_at(priority, target, start, now))
-        for target, level in _running(esc).items()
+        for target, level in reached.items()
     }
     alerts = []
     for target, level in levels.items():
-        if level > _running(esc)[target]:
+        if level > reached[target]:
             due = policy.due(priority, target, start)
             assert due is not None, "a raised level has a target"
             alerts.append(Alert(esc.id, target, level, due))
-    upcoming = [
-        policy.alert_at(priority, target, start, following)
-        for target, level in levels.items()
-        if (following := policy.next_level(level)) is not None
-    ]
-    values: dict[str, Any] = {
-        "sla_check_at": min((u for u in upcoming if u is not None), default=None),
-    }
+    values: dict[str, Any] = {"sla_check_at": policy.next_check(priority, start, levels)}
     if Target.first_take in levels:
         values["first_take_sla_level"] = levels[Target.first_take]
     if Target.resolution in levels:

@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from storage.database import Database
 from storage.models import Escalation, Event, Message, SlackThread
 
-EARLIER_SHOWN = 10
+EARLIER_SHOWN = 20  # as many as the thread's intro shows
 
 
 async def thread_of(db: Database, escalation_id: str) -> SlackThread | None:
