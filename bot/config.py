@@ -4,15 +4,13 @@ from dataclasses import dataclass
 
 from bot.routing import Router
 
-SLACK_API_URL = "https://slack.com/api/"
-
 
 @dataclass(frozen=True)
 class SlackConfig:
     bot_token: str
     signing_secret: str
     router: Router
-    api_url: str = SLACK_API_URL
+    api_url: str  # Slack's Web API, or a stand-in
     app_token: str | None = None  # Socket Mode instead of the HTTP request URL
     post_interval: float = 1.0  # Slack allows about one chat.postMessage per second per channel
     managers_channel: str | None = None

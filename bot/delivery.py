@@ -22,7 +22,6 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from blocks.card import CardMessage, escalation_card
 from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
@@ -34,8 +33,9 @@ from storage import deliveries, threads
 from storage.database import Database
 from storage.deliveries import Claimed
 from storage.drain import Drainer
-from storage.models import Escalation, Platform, Role, SlackThread, Topic
+from storage.models import Escalation, Role, SlackThread, Topic
 from storage.outbox import SlackEffect
+from storage.platforms import PlatformNames
 
 log = logging.getLogger("baton.slack")
 
@@ -129,7 +129,7 @@ class SlackDelivery:
         self.metrics, self.rng = metrics, rng
         self.worker_id = f"slack-{uuid.uuid4().hex[:12]}"
         self._team_id: str | None = None
-        self._platform_names: dict[str, str] = {}
+        self._platform_names = PlatformNames(db)
         self._drainer = Drainer(
             db,
             Topic.slack,
@@ -204,13 +204,10 @@ class SlackDelivery:
 
     async def _handle(self, attempt: _Attempt) -> None:
         row = attempt.row
-        esc = await threads.load_escalation(self.db, row.escalation_id)
-        if esc is None:
-            raise Park(f"escalation {row.escalation_id} not found")
         if row.kind == SlackEffect.CARD_POST:
             await self._post_card(attempt)
             return
-        thread = await threads.thread_of(self.db, esc.id)
+        thread = await threads.thread_of(self.db, row.escalation_id)
         if thread is None:
             # The card was never posted (its post was given up on): post it now, then this.
             thread = await self._post_card(attempt)
@@ -225,7 +222,7 @@ class SlackDelivery:
         elif row.kind == SlackEffect.REPLY_STATUS:
             await self._reply_status(attempt, thread)
         elif row.kind in (SlackEffect.SLA_ALERT, SlackEffect.SLA_MANAGERS, SlackEffect.SLA_OWNER):
-            await self._sla(attempt, esc, thread)
+            await self._sla(attempt, thread)
         else:
             raise Park(f"unknown slack outbox kind {row.kind!r}")
 
@@ -236,8 +233,7 @@ class SlackDelivery:
         pending = await deliveries.pending_ids(
             self.db, Topic.slack, row.escalation_id, SlackEffect.CARD_UPDATE
         )
-        esc = await threads.load_escalation(self.db, row.escalation_id)
-        assert esc is not None
+        esc = await self._escalation(row.escalation_id)
         if thread is None:
             channel = await self._channel_for(esc)
             ts = await self._find_posted(channel, esc, "card") if row.uncertain else None
@@ -260,8 +256,7 @@ class SlackDelivery:
         pending = await deliveries.pending_ids(
             self.db, Topic.slack, row.escalation_id, SlackEffect.CARD_UPDATE
         )
-        esc = await threads.load_escalation(self.db, row.escalation_id)
-        assert esc is not None
+        esc = await self._escalation(row.escalation_id)
         card = escalation_card(esc)
         await self._call(
             "chat.update",
@@ -305,9 +300,10 @@ class SlackDelivery:
             post = delivery_failed(msg, payload.get("error"))
             await self._post_in_thread(attempt, thread, post, key=f"failed:{msg.id}")
 
-    async def _sla(self, attempt: _Attempt, esc: Escalation, thread: SlackThread) -> None:
+    async def _sla(self, attempt: _Attempt, thread: SlackThread) -> None:
         """An SLA alert: in the thread; a breach also to managers and to the owner."""
         row = attempt.row
+        esc = await self._escalation(row.escalation_id)
         event = await threads.load_event(self.db, row.payload.get("event_id", ""))
         if event is None:
             raise Park(f"SLA alert {row.payload.get('event_id')} not found")
@@ -342,6 +338,12 @@ class SlackDelivery:
         except Park:
             return None  # an alert without a link beats no alert
         return str(response["permalink"])
+
+    async def _escalation(self, escalation_id: str) -> Escalation:
+        esc = await threads.load_escalation(self.db, escalation_id)
+        if esc is None:
+            raise Park(f"escalation {escalation_id} not found")
+        return esc
 
     # ---------------------------------------------------------------------- Slack calls
 
@@ -478,20 +480,10 @@ class SlackDelivery:
         return self._team_id
 
     async def _channel_for(self, esc: Escalation) -> str:
-        channel = self.router.channel_for(esc, await self._platform_name(esc.platform_id))
+        channel = self.router.channel_for(esc, await self._platform_names.get(esc.platform_id))
         if not channel:
             raise Park("no_channel: set BATON_ESCALATION_CHANNEL or a routing rule")
         return channel
-
-    async def _platform_name(self, platform_id: str) -> str:
-        name = self._platform_names.get(platform_id)
-        if name is None:
-            async with self.db.read() as s:
-                found = (
-                    await s.execute(select(Platform.name).where(Platform.id == platform_id))
-                ).scalar_one_or_none()
-            name = self._platform_names[platform_id] = found or ""
-        return name
 
 
 def _metadata_key(message: dict[str, Any], escalation_id: str) -> str | None:

@@ -30,7 +30,6 @@ from storage.models import (
     Event,
     Message,
     OutboxRow,
-    Platform,
     Priority,
     Reason,
     Resolution,
@@ -38,6 +37,7 @@ from storage.models import (
     Status,
 )
 from storage.outbox import PlatformEvent, SlackEffect, platform_row, slack_row
+from storage.platforms import PlatformNames
 from storage.public import escalation_public, iso
 from storage.sla import SlaPolicy, Target
 
@@ -101,7 +101,7 @@ class Machine:
         self.db = db
         self.texts = texts
         self.sla = sla or SlaPolicy()
-        self._platform_names: dict[str, str] = {}
+        self._platform_names = PlatformNames(db)
         self._wait_cache: dict[str, tuple[float, int]] = {}
         self._creations = GroupCommit(db, self._insert_drafts)
 
@@ -761,21 +761,10 @@ class Machine:
         """The customer-facing text for ``kind``, in the customer's language."""
         return self.texts.render(
             kind,
-            platform=await self._platform_name(esc.platform_id),
+            platform=await self._platform_names.get(esc.platform_id),
             locale=_locale(esc),
             variables={"customer": esc.customer, **variables},
         )
-
-    async def _platform_name(self, platform_id: str) -> str:
-        """Platforms are never renamed, so their names are cached for good."""
-        name = self._platform_names.get(platform_id)
-        if name is None:
-            async with self.db.read() as s:
-                name = (
-                    await s.execute(select(Platform.name).where(Platform.id == platform_id))
-                ).scalar_one()
-            self._platform_names[platform_id] = name
-        return name
 
     async def _expected_wait_minutes(self, platform_id: str) -> int:
         """The median wait to be taken over the platform's last 50 takes of the past day."""

@@ -20,6 +20,22 @@ KEY_PREFIX = "btn_"
 PREFIX_LENGTH = len(KEY_PREFIX) + 8
 
 
+class PlatformNames:
+    """Platform names by id. Platforms are never renamed, so each is read once."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._names: dict[str, str] = {}
+
+    async def get(self, platform_id: str) -> str:
+        name = self._names.get(platform_id)
+        if name is None:
+            async with self.db.read() as s:
+                stmt = select(Platform.name).where(Platform.id == platform_id)
+                name = self._names[platform_id] = (await s.execute(stmt)).scalar_one()
+        return name
+
+
 class PlatformExists(StorageError):
     def __init__(self, name: str) -> None:
         super().__init__(f"a platform named {name!r} already exists")

@@ -158,13 +158,11 @@ async def test_three_scheduler_processes_on_postgresql_announce_each_alert_once(
     config = tmp_path / "baton.toml"
     config.write_text(
         '[scheduler]\nsla_sweep = "0.2s"\n'
-        '[sla]\nat_risk = [0.5]\n[sla.targets.urgent]\nfirst_take = "2s"\n'
+        '[sla]\nat_risk = [0.5]\n[sla.targets.urgent]\nfirst_take = "4s"\n'
     )
     await _truncate(pg_database)  # this test counts every alert in the database
     env, lifespan = await start_env(pg_database, config=parse_config_file(config))
     try:
-        for _ in range(20):
-            await env.create(**{**escalation_body(), "priority": "urgent"})
         log_path = tmp_path / "scheduler.log"
         log = log_path.open("a")
         shell = {
@@ -183,6 +181,14 @@ async def test_three_scheduler_processes_on_postgresql_announce_each_alert_once(
             for _ in range(3)
         ]
         try:
+            # Escalate only once all three sweep: one that started late would find the
+            # at-risk mark already passed and (rightly) announce the breach alone.
+            def all_sweeping() -> bool:
+                return log_path.read_text().count("Scheduler started") == 3
+
+            await eventually(all_sweeping, seconds=30, what="three schedulers to start")
+            for _ in range(20):
+                await env.create(**{**escalation_body(), "priority": "urgent"})
 
             async def every_alert_raised() -> bool:
                 return len(await _alert_events(env.db)) >= 40
