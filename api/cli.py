@@ -4,7 +4,8 @@ import asyncio
 import contextlib
 import json
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import OutboxRow, Platform, Topic
 from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
+
+if TYPE_CHECKING:
+    from api.services import Services
 
 app = typer.Typer(help="Baton: hand conversations from an AI bot to your team in Slack.")
 db_app = typer.Typer(help="The database schema.")
@@ -51,25 +55,9 @@ def serve(
     """Run the API (and Slack endpoint); brings the database schema up to date first."""
     import uvicorn
 
-    from api.app import build_services, create_app
-    from api.logs import configure_logging
+    from api.app import create_app
 
-    settings = _settings()
-    try:
-        services = build_services(settings)
-    except (ConfigError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
-    secrets = [
-        s.get_secret_value()
-        for s in (
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.secret_key,
-        )
-        if s is not None
-    ]
-    configure_logging(settings.log_level, secrets)
+    services = _services()
     uvicorn.run(
         create_app(services=services, run_scheduler=scheduler),
         host=host,
@@ -264,50 +252,67 @@ def deliveries_replay(
 @app.command()
 def relay() -> None:
     """Run only the platform relay worker (for a separate worker process)."""
-    from api.app import build_relay, build_services
-    from api.logs import configure_logging
+    from api.app import build_relay
 
-    settings = _settings()
-    try:
-        services = build_services(settings)
-    except (ConfigError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
-    configure_logging(settings.log_level)
-
-    async def run() -> None:
-        await upgrade(services.db)
+    async def work(services: "Services") -> None:
         worker = build_relay(services)
         try:
             await worker.run()
         finally:
             await worker.aclose()
-            await services.db.dispose()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    _run_alone(work)
 
 
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Run only the timed jobs (SLA sweep, purges), e.g. beside `baton serve --no-scheduler`."""
-    from api.app import build_services, build_timed_jobs
-    from api.logs import configure_logging
+    from api.app import build_timed_jobs
 
-    settings = _settings()
-    try:
-        services = build_services(settings)
-    except (ConfigError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
-    configure_logging(settings.log_level)
-
-    async def run() -> None:
-        await upgrade(services.db)
+    async def work(services: "Services") -> None:
         jobs = build_timed_jobs(services)
         jobs.start()
         try:
             await asyncio.Event().wait()
         finally:
             jobs.shutdown(wait=False)
+
+    _run_alone(work)
+
+
+def _services() -> "Services":
+    """Every service, from the settings; logging set up to mask every secret they hold."""
+    from api.app import build_services
+    from api.logs import configure_logging
+
+    settings = _settings()
+    try:
+        services = build_services(settings)
+    except (ConfigError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    secrets = [
+        s.get_secret_value()
+        for s in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.secret_key,
+        )
+        if s is not None
+    ]
+    configure_logging(settings.log_level, secrets)
+    return services
+
+
+def _run_alone(work: Callable[["Services"], Awaitable[None]]) -> None:
+    """Run one background part of Baton as a process of its own, until interrupted."""
+    services = _services()
+
+    async def run() -> None:
+        await upgrade(services.db)
+        try:
+            await work(services)
+        finally:
             await services.db.dispose()
 
     with contextlib.suppress(KeyboardInterrupt):

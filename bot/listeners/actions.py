@@ -28,11 +28,7 @@ def where_clicked(body: dict[str, Any]) -> Where:
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    machine, people = deps.machine, deps.people
-
-    async def actor_of(body: dict[str, Any]) -> Any:
-        user = body["user"]
-        return await people.actor(user["id"], user.get("username") or user.get("name"))
+    machine = deps.machine
 
     @app.action(Action.TAKE)
     @app.action(Action.RETURN)
@@ -42,7 +38,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         change = machine.take if action["action_id"] == Action.TAKE else machine.return_to_bot
         await attempt(
-            client, where_clicked(body), change(None, action["value"], await actor_of(body))
+            client, where_clicked(body), change(None, action["value"], await deps.actor_of(body))
         )
 
     @app.action(Action.REPLY)
@@ -75,7 +71,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await tell(client, where, notices.not_possible("change", str(esc.status)))
             return
         if choice == MoreOption.UNASSIGN:
-            change = machine.update(None, esc.id, await actor_of(body), assignee=None)
+            change = machine.update(None, esc.id, await deps.actor_of(body), assignee=None)
             await attempt(client, where, change)
         elif choice == MoreOption.PRIORITY:
             await _open(client, body, priority_modal(esc, where.metadata(esc.id)))
@@ -95,7 +91,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         """The choice offered to someone who wrote in the thread of a queued escalation."""
         await ack()
         esc_id, _, held_id = action["value"].partition(":")
-        actor = await actor_of(body)
+        actor = await deps.actor_of(body)
         if action["action_id"] == Action.TAKE_AND_SEND:
             change, done = machine.take_and_send(esc_id, actor, held_id), notices.sent()
         else:

@@ -15,7 +15,7 @@ from blocks import notices
 from bot.people import People
 from storage.database import Database
 from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner, StorageError
-from storage.machine import Machine
+from storage.machine import Actor, Machine
 
 log = logging.getLogger("baton.slack")
 T = TypeVar("T")
@@ -26,6 +26,11 @@ class Deps:
     db: Database
     machine: Machine
     people: People
+
+    async def actor_of(self, body: dict[str, Any]) -> Actor:
+        """Who clicked or submitted, with the name customers see."""
+        user = body["user"]
+        return await self.people.actor(user["id"], user.get("username") or user.get("name"))
 
 
 @dataclass(frozen=True)

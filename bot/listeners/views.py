@@ -20,10 +20,6 @@ def _submitted(body: dict[str, Any]) -> tuple[str, Where, dict[str, Any]]:
 def register(app: AsyncApp, deps: Deps) -> None:
     machine, people = deps.machine, deps.people
 
-    async def actor_of(body: dict[str, Any]) -> Any:
-        user = body["user"]
-        return await people.actor(user["id"], user.get("username") or user.get("name"))
-
     @app.view(View.REPLY)
     async def reply(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         esc_id, where, values = _submitted(body)
@@ -32,14 +28,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(response_action="errors", errors={Input.REPLY_TEXT: "Write a reply first."})
             return
         await ack()
-        await attempt(client, where, machine.reply(None, esc_id, await actor_of(body), text))
+        await attempt(client, where, machine.reply(None, esc_id, await deps.actor_of(body), text))
 
     @app.view(View.CLOSE)
     async def close(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         esc_id, where, values = _submitted(body)
         resolution, note, keep_paused = read_close(values)
         await ack()
-        change = machine.close(None, esc_id, await actor_of(body), resolution, note, keep_paused)
+        change = machine.close(
+            None, esc_id, await deps.actor_of(body), resolution, note, keep_paused
+        )
         await attempt(client, where, change)
 
     @app.view(View.REASSIGN)
@@ -51,7 +49,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         await ack()
         agent = await people.actor(user)
-        change = machine.update(None, esc_id, await actor_of(body), assignee=agent)
+        change = machine.update(None, esc_id, await deps.actor_of(body), assignee=agent)
         await attempt(client, where, change)
 
     @app.view(View.PRIORITY)
@@ -62,5 +60,5 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(response_action="errors", errors={Input.PRIORITY: "Choose a priority."})
             return
         await ack()
-        change = machine.update(None, esc_id, await actor_of(body), priority=chosen)
+        change = machine.update(None, esc_id, await deps.actor_of(body), priority=chosen)
         await attempt(client, where, change)
