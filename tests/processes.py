@@ -1,5 +1,6 @@
 """Running `baton` as real processes, as a user would."""
 
+import json
 import os
 import socket
 import subprocess
@@ -52,3 +53,19 @@ def wait_ready(base: str, server: subprocess.Popen[str], seconds: float = 20) ->
         except httpx.TransportError:
             time.sleep(0.05)
     raise AssertionError("baton serve did not become ready")
+
+
+def register_platform(
+    callback_url: str, env: dict[str, str], cwd: Path | None = None
+) -> dict[str, str]:
+    """``baton platforms add acme --json``: the platform, its API key and webhook secret."""
+    added = subprocess.run(
+        [BATON, "platforms", "add", "acme", "--callback-url", callback_url, "--json"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    credentials: dict[str, str] = json.loads(added.stdout)
+    return credentials

@@ -19,7 +19,7 @@ from api.relay import Relay
 from storage.models import OutboxRow, Platform, Topic
 from storage.outbox import RETRY_FOR
 from tests.conftest import TEST_SECRET_KEY, Env, _truncate, escalation_body, start_env
-from tests.processes import BATON, clean_env, free_port, start_serve, wait_ready
+from tests.processes import BATON, clean_env, free_port, register_platform, start_serve, wait_ready
 from tests.receiver import Receiver
 
 
@@ -97,16 +97,7 @@ async def test_sigkill_after_committing_50_replies_loses_nothing(
         "BATON_ALLOW_PRIVATE_CALLBACKS": "true",
         "BATON_DATABASE_URL": f"sqlite:///{tmp_path}/baton.db",
     }
-    added = subprocess.run(
-        [BATON, "platforms", "add", "acme", "--callback-url", receiver.url, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    import json
-
-    credentials = json.loads(added.stdout)
+    credentials = register_platform(receiver.url, env)
     receiver.secret = credentials["webhook_secret"]
     receiver.answer = lambda _id, _n: 0.02  # a platform that takes a moment per event
     port = free_port()

@@ -1,6 +1,5 @@
 """`baton serve` as a newcomer runs it: a real process on a fresh SQLite file."""
 
-import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import BATON, clean_env, free_port, start_serve, wait_ready
+from tests.processes import BATON, clean_env, free_port, register_platform, start_serve, wait_ready
 
 
 @pytest.fixture
@@ -29,15 +28,7 @@ def test_serve_migrates_a_fresh_database_and_takes_escalations(
     served: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     base, env = served
-    added = subprocess.run(
-        [BATON, "platforms", "add", "acme", "--callback-url", "http://127.0.0.1:9/hook", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    key = json.loads(added.stdout)["api_key"]
+    key = register_platform("http://127.0.0.1:9/hook", env, cwd=tmp_path)["api_key"]
     response = httpx.post(
         f"{base}/v1/escalations",
         headers={"Authorization": f"Bearer {key}"},

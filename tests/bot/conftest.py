@@ -4,6 +4,7 @@ messages, with the Slack worker and the relay driven step by step by the test.""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -13,9 +14,10 @@ import respx
 
 from api.app import build_relay, build_slack_delivery
 from api.relay import Relay
+from blocks.ids import Action
 from bot.delivery import SlackDelivery
 from bot.standin import BOT_USER, StandIn, StoredMessage
-from storage.models import OutboxRow, SlackThread, Topic
+from storage.models import Escalation, OutboxRow, SlackThread, Topic
 from tests.conftest import Env, start_env
 from tests.slack_requests import SlackRequest, SlackSigner
 
@@ -46,14 +48,22 @@ def people() -> dict[str, dict[str, Any]]:
     return users
 
 
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
+@contextmanager
+def running_standin(*more_channels: str) -> Iterator[StandIn]:
+    """Slack with everyone in the escalation channel, and the bot in ``more_channels``."""
     users = people()
-    server = StandIn(channels={CHANNEL: {BOT_USER, *users}}, users=users).start()
+    channels = {CHANNEL: {BOT_USER, *users}, **{c: {BOT_USER} for c in more_channels}}
+    server = StandIn(channels=channels, users=users).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    with running_standin() as server:
+        yield server
 
 
 @dataclass
@@ -108,6 +118,22 @@ class SlackEnv:
         assert response.status_code == 200, response.text
         return response
 
+    async def owner(self, esc_id: str) -> str | None:
+        async with self.env.db.read() as s:
+            esc = await s.get(Escalation, esc_id, populate_existing=True)
+        assert esc is not None
+        return esc.assignee_id
+
+    async def take(self, esc_id: str, user: str) -> None:
+        """``user`` clicks Take; returns once they own it and the card says so."""
+        await self.click(esc_id, user, Action.TAKE)
+
+        async def owned() -> bool:
+            return await self.owner(esc_id) == user
+
+        await eventually(owned, what=f"{user} to own {esc_id}")
+        await self.deliver()
+
     async def say(self, esc_id: str, user: str, text: str) -> StoredMessage:
         """``user`` writes ``text`` in the escalation's thread; Slack sends the event."""
         thread = await self.thread(esc_id)
@@ -148,9 +174,12 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
-async def start_slack_env(
+@asynccontextmanager
+async def running_slack_env(
     database_url: str, standin: StandIn, **settings: Any
-) -> tuple[SlackEnv, Any]:
+) -> AsyncIterator[SlackEnv]:
+    """The app with Slack set up against ``standin``; the Slack worker and the relay are
+    driven by the test."""
     env, lifespan = await start_env(
         database_url,
         slack_bot_token=standin.token,
@@ -164,19 +193,19 @@ async def start_slack_env(
     delivery = build_slack_delivery(env.services)
     assert delivery is not None
     relay = build_relay(env.services)
-    return SlackEnv(env, standin, SlackSigner(SIGNING_SECRET), delivery, relay), lifespan
+    try:
+        yield SlackEnv(env, standin, SlackSigner(SIGNING_SECRET), delivery, relay)
+    finally:
+        await delivery.aclose()
+        await relay.aclose()
+        await env.client.aclose()
+        await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture
 async def slack_env(database_url: str, standin: StandIn) -> AsyncIterator[SlackEnv]:
-    environment, lifespan = await start_slack_env(database_url, standin)
-    try:
+    async with running_slack_env(database_url, standin) as environment:
         yield environment
-    finally:
-        await environment.delivery.aclose()
-        await environment.relay.aclose()
-        await environment.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture

@@ -15,20 +15,14 @@ from bot.pacing import ChannelPacer
 from bot.standin import BOT_USER, Fault, StandIn
 from storage import deliveries
 from storage.clock import ManualClock
-from storage.models import DeliveryState, Escalation, OutboxRow, Topic
-from tests.bot.conftest import ANN, CHANNEL, SlackEnv, eventually, start_slack_env
+from storage.models import DeliveryState, OutboxRow, Topic
+from tests.bot.conftest import ANN, CHANNEL, SlackEnv, eventually, running_slack_env
 
 
 @pytest.fixture
 async def senv(database_url: str, standin: StandIn) -> AsyncIterator[SlackEnv]:
-    environment, lifespan = await start_slack_env(database_url, standin, manual_clock=True)
-    try:
+    async with running_slack_env(database_url, standin, manual_clock=True) as environment:
         yield environment
-    finally:
-        await environment.delivery.aclose()
-        await environment.relay.aclose()
-        await environment.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 def _clock(senv: SlackEnv) -> ManualClock:
@@ -207,16 +201,10 @@ async def test_take_clicked_while_slack_is_rate_limiting_updates(senv: SlackEnv)
     await senv.deliver()
     senv.slack.fail("chat.update", Fault(retry_after=2), times=2)
     await senv.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _assignee(senv, esc_id))
+    await eventually(lambda: senv.owner(esc_id))
     await _until_drained(senv)
     assert f"<@{ANN}>" in json.dumps((await senv.card(esc_id)).blocks)
     assert MoreOption.UNASSIGN in json.dumps((await senv.card(esc_id)).blocks)
-
-
-async def _assignee(senv: SlackEnv, esc_id: str) -> str | None:
-    async with senv.env.db.read() as s:
-        esc = await s.get(Escalation, esc_id, populate_existing=True)
-        return esc.assignee_id if esc else None
 
 
 def test_pacer_spaces_posts_per_channel() -> None:

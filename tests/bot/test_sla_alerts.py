@@ -12,14 +12,13 @@ import pytest
 from sqlalchemy import func, select
 
 from api.config import ApiSection, Config, load_config, parse_config
-from blocks.ids import Action
-from bot.standin import BOT_USER, StandIn
+from bot.standin import StandIn
 from scheduler.jobs import sla_sweep
 from storage import sla_alerts
 from storage.clock import ManualClock
 from storage.database import Database
-from storage.models import Escalation, Event
-from tests.bot.conftest import ANN, CHANNEL, SlackEnv, eventually, people, start_slack_env
+from storage.models import Event
+from tests.bot.conftest import ANN, SlackEnv, eventually, running_slack_env, running_standin
 from tests.conftest import TEST_SECRET_KEY, _truncate, escalation_body, start_env
 from tests.processes import BATON, clean_env
 
@@ -32,33 +31,21 @@ SLA = {
 
 @pytest.fixture
 def standin() -> Iterator[StandIn]:
-    users = people()
-    server = StandIn(
-        channels={CHANNEL: {BOT_USER, *users}, MANAGERS: {BOT_USER}}, users=users
-    ).start()
-    try:
+    with running_standin(MANAGERS) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 async def senv(database_url: str, standin: StandIn) -> AsyncIterator[SlackEnv]:
     config = parse_config({"slack": {"oncall_group": "S0ONCALL"}, "sla": SLA})
-    environment, lifespan = await start_slack_env(
+    async with running_slack_env(
         database_url,
         standin,
         config=Config(api=ApiSection(rate_limit=0), slack=config.slack, sla=config.sla),
         manual_clock=True,
         managers_channel=MANAGERS,
-    )
-    try:
+    ) as environment:
         yield environment
-    finally:
-        await environment.delivery.aclose()
-        await environment.relay.aclose()
-        await environment.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 def _clock(senv: SlackEnv) -> ManualClock:
@@ -109,8 +96,7 @@ async def test_each_alert_is_announced_once_in_the_thread_to_managers_and_owner(
     assert "Nobody has taken it" in _texts([managers])
     assert "https://standin.slack.test/archives/" in _texts([managers])
 
-    await senv.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _owned(senv, esc_id))
+    await senv.take(esc_id, ANN)
     clock.advance(timedelta(minutes=50))  # 1 h: resolution at risk and breached
     assert await _sweep(senv) == 1
     assert len(senv.slack.top_level(MANAGERS)) == 2
@@ -123,12 +109,6 @@ async def test_each_alert_is_announced_once_in_the_thread_to_managers_and_owner(
     ]
     clock.advance(timedelta(hours=5))
     assert await _sweep(senv) == 0
-
-
-async def _owned(senv: SlackEnv, esc_id: str) -> bool:
-    async with senv.env.db.read() as s:
-        esc = await s.get(Escalation, esc_id, populate_existing=True)
-    return esc is not None and esc.assignee_id == ANN
 
 
 async def test_three_sweepers_at_once_raise_each_alert_once(senv: SlackEnv) -> None:

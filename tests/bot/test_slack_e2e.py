@@ -3,7 +3,6 @@ platform that verifies every signed event, as in production."""
 
 import asyncio
 import json
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -14,10 +13,10 @@ import httpx
 import pytest
 
 from blocks.ids import Action, Input
-from bot.standin import BOT_USER, StandIn, StoredMessage
-from tests.bot.conftest import ANN, BOB, CHANNEL, SIGNING_SECRET, people
+from bot.standin import StandIn, StoredMessage
+from tests.bot.conftest import ANN, BOB, CHANNEL, SIGNING_SECRET
 from tests.conftest import TEST_SECRET_KEY, escalation_body
-from tests.processes import BATON, clean_env, free_port, start_serve, wait_ready
+from tests.processes import clean_env, free_port, register_platform, start_serve, wait_ready
 from tests.receiver import Receiver
 from tests.slack_requests import SlackRequest, SlackSigner
 
@@ -69,35 +68,18 @@ def platform() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def slack() -> Iterator[StandIn]:
-    users = people()
-    server = StandIn(channels={CHANNEL: {BOT_USER, *users}}, users=users).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def stack(tmp_path: Path, slack: StandIn, platform: Receiver) -> AsyncIterator[Stack]:
+async def stack(tmp_path: Path, standin: StandIn, platform: Receiver) -> AsyncIterator[Stack]:
     env = {
         **clean_env(),
         "BATON_DATABASE_URL": f"sqlite:///{tmp_path}/baton.db",
         "BATON_SECRET_KEY": TEST_SECRET_KEY,
         "BATON_ALLOW_PRIVATE_CALLBACKS": "true",
-        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_BOT_TOKEN": standin.token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "BATON_SLACK_API_URL": slack.url,
+        "BATON_SLACK_API_URL": standin.url,
         "BATON_ESCALATION_CHANNEL": CHANNEL,
     }
-    added = subprocess.run(
-        [BATON, "platforms", "add", "acme", "--callback-url", platform.url, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    credentials = json.loads(added.stdout)
+    credentials = register_platform(platform.url, env)
     platform.secret = credentials["webhook_secret"]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -109,7 +91,7 @@ async def stack(tmp_path: Path, slack: StandIn, platform: Receiver) -> AsyncIter
             httpx.AsyncClient(base_url=base, headers=auth) as api,
             httpx.AsyncClient(base_url=base, timeout=SLACK_TIMEOUT) as slack_client,
         ):
-            yield Stack(slack, platform, SlackSigner(SIGNING_SECRET), api, slack_client)
+            yield Stack(standin, platform, SlackSigner(SIGNING_SECRET), api, slack_client)
     finally:
         server.terminate()
         server.wait(timeout=10)

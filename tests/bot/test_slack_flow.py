@@ -11,7 +11,16 @@ from sqlalchemy import update
 from blocks.ids import Action, Input, MoreOption
 from bot.standin import BOT_ID, BOT_USER, StandIn
 from storage.models import Escalation, Event, OutboxRow, Topic
-from tests.bot.conftest import ANN, BOB, CHANNEL, CHI, CROWD, SlackEnv, eventually, start_slack_env
+from tests.bot.conftest import (
+    ANN,
+    BOB,
+    CHANNEL,
+    CHI,
+    CROWD,
+    SlackEnv,
+    eventually,
+    running_slack_env,
+)
 
 
 def dumps(value: object) -> str:
@@ -116,8 +125,7 @@ async def test_owner_thread_message_is_relayed_once_teammates_are_notes(
     slack_env: SlackEnv,
 ) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
+    await slack_env.take(esc_id, ANN)
 
     reply = await slack_env.say(esc_id, ANN, "Chào bạn, mình xem ngay nhé")
     await eventually(
@@ -149,8 +157,7 @@ async def _count_events(senv: SlackEnv, esc_id: str, kind: str, n: int) -> bool:
 
 async def test_bot_messages_in_the_thread_are_ignored(slack_env: SlackEnv) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
+    await slack_env.take(esc_id, ANN)
     thread = await slack_env.thread(esc_id)
     for user, bot_id in ((BOT_USER, BOT_ID), ("U0OTHERBOT", "B0OTHER")):
         event = slack_env.signer.message_event(
@@ -226,8 +233,7 @@ async def test_keep_as_note_sends_nothing(slack_env: SlackEnv) -> None:
 
 async def test_edit_and_delete_of_a_relayed_reply_are_recorded(slack_env: SlackEnv) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
+    await slack_env.take(esc_id, ANN)
     msg = await slack_env.say(esc_id, ANN, "Your refund is 100$")
     await eventually(lambda: _has(slack_env, esc_id, "escalation.message"))
 
@@ -252,9 +258,7 @@ async def test_edit_and_delete_of_a_relayed_reply_are_recorded(slack_env: SlackE
 
 async def test_reply_modal_relays_and_posts_in_the_thread(slack_env: SlackEnv) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
-    await slack_env.deliver()
+    await slack_env.take(esc_id, ANN)
     await slack_env.click(esc_id, ANN, Action.REPLY)
     (view,) = await eventually(lambda: list(slack_env.slack.views.values()), what="the modal")
 
@@ -278,9 +282,7 @@ async def test_reply_modal_relays_and_posts_in_the_thread(slack_env: SlackEnv) -
 
 async def test_only_the_owner_gets_the_reply_modal(slack_env: SlackEnv) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
-    await slack_env.deliver()
+    await slack_env.take(esc_id, ANN)
     await slack_env.click(esc_id, BOB, Action.REPLY)
     (hint,) = await eventually(lambda: slack_env.ephemerals(BOB))
     assert f"Only the owner, <@{ANN}>" in hint
@@ -289,9 +291,7 @@ async def test_only_the_owner_gets_the_reply_modal(slack_env: SlackEnv) -> None:
 
 async def test_close_modal_ends_it_with_resolution_and_note(slack_env: SlackEnv) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
-    await slack_env.deliver()
+    await slack_env.take(esc_id, ANN)
     await slack_env.click(esc_id, ANN, Action.CLOSE)
     (view,) = await eventually(lambda: list(slack_env.slack.views.values()))
     values = {
@@ -323,9 +323,7 @@ async def _status(senv: SlackEnv, esc_id: str, status: str) -> Escalation | None
 
 async def test_return_to_bot_makes_the_card_final(slack_env: SlackEnv) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
-    await slack_env.deliver()
+    await slack_env.take(esc_id, ANN)
     await slack_env.click(esc_id, ANN, Action.RETURN)
     await eventually(lambda: _status(slack_env, esc_id, "returned"))
     await slack_env.deliver()
@@ -431,8 +429,7 @@ async def test_delivered_reply_is_marked_on_the_agents_message(
     slack_env: SlackEnv, platform_ok: respx.MockRouter
 ) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
+    await slack_env.take(esc_id, ANN)
     msg = await slack_env.say(esc_id, ANN, "On it")
     await eventually(lambda: _has(slack_env, esc_id, "escalation.message"))
     await slack_env.relay.drain()
@@ -442,8 +439,7 @@ async def test_delivered_reply_is_marked_on_the_agents_message(
 
 async def test_failed_reply_is_marked_and_explained(slack_env: SlackEnv) -> None:
     esc_id = await slack_env.escalate()
-    await slack_env.click(esc_id, ANN, Action.TAKE)
-    await eventually(lambda: _taken_by(slack_env, esc_id, ANN))
+    await slack_env.take(esc_id, ANN)
     msg = await slack_env.say(esc_id, ANN, "Refund approved")
     await eventually(lambda: _has(slack_env, esc_id, "escalation.message"))
     with respx.mock(assert_all_called=False) as router:
@@ -471,13 +467,7 @@ async def test_failed_reply_is_marked_and_explained(slack_env: SlackEnv) -> None
 
 
 async def test_socket_mode_connects_with_the_app_token(database_url: str, standin: StandIn) -> None:
-    environment, lifespan = await start_slack_env(
-        database_url, standin, slack_app_token=standin.app_token
-    )
-    try:
+    async with running_slack_env(database_url, standin, slack_app_token=standin.app_token):
         await eventually(
             lambda: standin.calls_to("apps.connections.open"), what="apps.connections.open"
         )
-    finally:
-        await environment.client.aclose()
-        await lifespan.__aexit__(None, None, None)
