@@ -89,22 +89,22 @@ def _option(value: str, label: str) -> Option:
     return Option(value=str(value), text=label)
 
 
+def _select(
+    input_id: Input, label: str, placeholder: str, options: list[Option], initial: Option | None
+) -> InputBlock:
+    element = StaticSelectElement(
+        action_id=input_id, placeholder=placeholder, options=options, initial_option=initial
+    )
+    return InputBlock(block_id=input_id, label=label, element=element)
+
+
 def close_modal(esc: Escalation, private_metadata: str) -> View:
     """Close with a resolution, an optional note, and whether the AI stays paused."""
     options = [_option(value, label) for value, label in RESOLUTION_LABELS.items()]
     keep = _option(Input.KEEP_PAUSED, KEEP_PAUSED_LABEL)
     blocks: list[Block] = [
         _about(esc),
-        InputBlock(
-            block_id=Input.RESOLUTION,
-            label="Resolution",
-            element=StaticSelectElement(
-                action_id=Input.RESOLUTION,
-                placeholder="Choose a resolution",
-                options=options,
-                initial_option=options[0],
-            ),
-        ),
+        _select(Input.RESOLUTION, "Resolution", "Choose a resolution", options, options[0]),
         InputBlock(
             block_id=Input.CLOSE_NOTE,
             label="Note",
@@ -167,18 +167,10 @@ def priority_modal(esc: Escalation, private_metadata: str) -> View:
         value: _option(value, PRIORITY_BADGES.get(value, value.capitalize()))
         for value in reversed(Priority)  # most urgent first
     }
+    current = options.get(str(esc.priority))
     blocks: list[Block] = [
         _about(esc),
-        InputBlock(
-            block_id=Input.PRIORITY,
-            label="Priority",
-            element=StaticSelectElement(
-                action_id=Input.PRIORITY,
-                placeholder="Choose a priority",
-                options=list(options.values()),
-                initial_option=options.get(str(esc.priority)),
-            ),
-        ),
+        _select(Input.PRIORITY, "Priority", "Choose a priority", list(options.values()), current),
     ]
     return _modal(ViewId.PRIORITY, "Change priority", "Save", blocks, private_metadata)
 

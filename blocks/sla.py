@@ -38,29 +38,25 @@ def sla_alert(
 def sla_breach_for_managers(
     esc: Escalation, target: str, due: datetime, card_link: str | None
 ) -> CardMessage:
-    where = f" <{card_link}|Open the card>" if card_link else ""
     owner = (
-        f" Owner: {mention(esc.assignee_id, esc.assignee_name)}."
+        f"Owner: {mention(esc.assignee_id, esc.assignee_name)}."
         if esc.assignee_id
-        else " Nobody has taken it."
+        else "Nobody has taken it."
     )
-    text = (
-        f":rotating_light: *SLA breached*: {_subject(esc)}: the {_target(target)} was due "
-        f"{slack_date(due)}.{owner}{where}"
-    )
-    return CardMessage(
-        text=plain(f"SLA breached: {customer_name(esc)}"), blocks=[SectionBlock(text=text)]
-    )
+    what = f"*SLA breached*: {_subject(esc)}: the {_target(target)} was due {slack_date(due)}."
+    return _breach(esc, f"{what} {owner}", card_link)
 
 
 def sla_breach_for_owner(
     esc: Escalation, target: str, due: datetime, card_link: str | None
 ) -> CardMessage:
+    what = f"The {_target(target)} of your escalation {_subject(esc)} was due {slack_date(due)}."
+    return _breach(esc, what, card_link)
+
+
+def _breach(esc: Escalation, what: str, card_link: str | None) -> CardMessage:
     where = f" <{card_link}|Open the card>" if card_link else ""
-    text = (
-        f":rotating_light: The {_target(target)} of your escalation {_subject(esc)} was due "
-        f"{slack_date(due)}.{where}"
-    )
     return CardMessage(
-        text=plain(f"SLA breached: {customer_name(esc)}"), blocks=[SectionBlock(text=text)]
+        text=plain(f"SLA breached: {customer_name(esc)}"),
+        blocks=[SectionBlock(text=f":rotating_light: {what}{where}")],
     )

@@ -17,6 +17,7 @@ from blocks import notices
 from blocks.prompts import held_message_prompt
 from bot.listeners.common import Deps, Where, attempt, tell
 from storage import threads
+from storage.machine import Actor
 from storage.models import Escalation, Message, Status
 
 log = logging.getLogger("baton.slack")
@@ -40,28 +41,28 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await _posted(deps, client, team, event)
 
 
-def _by_a_person(message: dict[str, Any]) -> bool:
-    return bool(message.get("user")) and not message.get("bot_id")
-
-
-async def _escalation_of(
+async def _in_a_thread(
     deps: Deps, team: str, channel: str, message: dict[str, Any]
-) -> Escalation | None:
+) -> tuple[Escalation, Where, Actor] | None:
+    """A person's reply in an escalation's thread: the escalation, where to answer the
+    person, and who they are. None for bots, top-level messages and other threads."""
     thread_ts = message.get("thread_ts")
+    if not message.get("user") or message.get("bot_id"):
+        return None  # Baton's own posts (and their edits) come back as events too
     if not thread_ts or thread_ts == message.get("ts"):
-        return None  # not a reply in a thread
-    return await threads.escalation_in_thread(deps.db, team, channel, thread_ts)
+        return None
+    esc = await threads.escalation_in_thread(deps.db, team, channel, thread_ts)
+    if esc is None:
+        return None
+    author = await deps.people.actor(message["user"])
+    return esc, Where(channel, message["user"], thread_ts), author
 
 
 async def _posted(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
-    if not _by_a_person(event):
+    found = await _in_a_thread(deps, team, event.get("channel", ""), event)
+    if found is None:
         return
-    channel = event.get("channel", "")
-    esc = await _escalation_of(deps, team, channel, event)
-    if esc is None:
-        return
-    where = Where(channel, event["user"], event["thread_ts"])
-    author = await deps.people.actor(event["user"])
+    esc, where, author = found
     text, ts = event.get("text") or "", event["ts"]
     machine = deps.machine
     if esc.status == Status.queued:
@@ -99,17 +100,13 @@ async def _relayed(deps: Deps, esc_id: str, ts: str) -> Message | None:
 
 async def _edited(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
     message = event.get("message") or {}
-    if not _by_a_person(message):
-        return  # Baton's own card and thread updates come back as edits too
     previous = event.get("previous_message") or {}
     if (message.get("text") or "") == (previous.get("text") or ""):
         return  # an unfurl or a reaction, not a change of words
-    channel = event.get("channel", "")
-    esc = await _escalation_of(deps, team, channel, message)
-    if esc is None:
+    found = await _in_a_thread(deps, team, event.get("channel", ""), message)
+    if found is None:
         return
-    where = Where(channel, message["user"], message.get("thread_ts"))
-    author = await deps.people.actor(message["user"])
+    esc, where, author = found
     relayed = await _relayed(deps, esc.id, message.get("ts", ""))
     what = "a message already sent to the customer" if relayed else "a message in the thread"
     note = f"Edited {what} in Slack. Now: {message.get('text') or ''}"
@@ -122,17 +119,12 @@ async def _edited(deps: Deps, client: AsyncWebClient, team: str, event: dict[str
 
 async def _deleted(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
     previous = event.get("previous_message") or {}
-    if not _by_a_person(previous):
+    found = await _in_a_thread(deps, team, event.get("channel", ""), previous)
+    if found is None:
         return
-    channel = event.get("channel", "")
-    esc = await _escalation_of(deps, team, channel, previous)
-    if esc is None:
-        return
-    relayed = await _relayed(deps, esc.id, previous.get("ts", ""))
-    if relayed is None:
+    esc, where, author = found
+    if await _relayed(deps, esc.id, previous.get("ts", "")) is None:
         return  # a note or an unsent message: nothing left anywhere to account for
-    where = Where(channel, previous["user"], previous.get("thread_ts"))
-    author = await deps.people.actor(previous["user"])
     note = f"Deleted in Slack a message the customer already has: {previous.get('text') or ''}"
     done = await attempt(
         client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)

@@ -38,6 +38,12 @@ async def _pending_slack(senv: SlackEnv) -> int:
         return (await s.execute(stmt)).scalar_one()
 
 
+async def _only_slack_row(senv: SlackEnv) -> OutboxRow:
+    async with senv.env.db.read() as s:
+        stmt = select(OutboxRow).where(OutboxRow.topic == Topic.slack)
+        return (await s.execute(stmt)).scalar_one()
+
+
 async def _until_drained(senv: SlackEnv, rounds: int = 30) -> None:
     """Deliver, letting time pass for retries, until the Slack outbox is empty."""
     for _ in range(rounds):
@@ -82,10 +88,7 @@ async def test_rate_limited_post_waits_and_posts_once(senv: SlackEnv) -> None:
     esc_id = (await senv.env.create())["id"]
     await senv.deliver()
     assert _cards(senv.slack, esc_id) == []
-    async with senv.env.db.read() as s:
-        row = (
-            await s.execute(select(OutboxRow).where(OutboxRow.topic == Topic.slack))
-        ).scalar_one()
+    row = await _only_slack_row(senv)
     assert row.attempts == 0  # a 429 is not a failed attempt
     assert row.next_attempt_at >= senv.env.db.clock.now() + timedelta(seconds=1)
     await _until_drained(senv)
@@ -152,10 +155,7 @@ async def test_permanent_error_parks_with_a_clear_log_line_and_metric(
     with caplog.at_level(logging.WARNING, logger="baton.slack"):
         await senv.deliver()
     assert _cards(senv.slack, esc_id) == []
-    async with senv.env.db.read() as s:
-        row = (
-            await s.execute(select(OutboxRow).where(OutboxRow.topic == Topic.slack))
-        ).scalar_one()
+    row = await _only_slack_row(senv)
     assert (row.state, row.last_error) == (DeliveryState.failed, "not_in_channel")
     assert any("/invite @Baton" in r.getMessage() for r in caplog.records)
     metrics = (await senv.client.get("/metrics")).text
