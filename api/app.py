@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
@@ -23,12 +24,15 @@ from api.slack_setup import slack_config
 from bot.app import build_slack_app, http_handler, socket_mode_handler
 from bot.client import worker_client
 from bot.delivery import SlackDelivery, SlackMetrics
+from bot.digest import DigestPoster
 from bot.pacing import ChannelPacer
-from scheduler.setup import build_scheduler
+from scheduler.jobs import DailyDigest
+from scheduler.setup import Schedule, build_scheduler
 from storage.clock import Clock
 from storage.database import Database
 from storage.machine import Machine
 from storage.migrate import upgrade
+from storage.models import Topic
 
 
 def build_services(
@@ -78,10 +82,32 @@ def build_slack_delivery(svc: Services) -> SlackDelivery | None:
     )
 
 
-def build_timed_jobs(svc: Services) -> AsyncIOScheduler:
-    return build_scheduler(
-        svc.db, sla=svc.machine.sla, sla_sweep_every=svc.config.scheduler.sla_sweep
+def build_digest_poster(svc: Services) -> DigestPoster | None:
+    """None unless Slack is set up with a managers' channel."""
+    if svc.slack is None or not svc.slack.managers_channel:
+        return None
+    return DigestPoster(
+        svc.db, worker_client(svc.slack), svc.slack.managers_channel, svc.config.sla.timezone
     )
+
+
+def build_timed_jobs(svc: Services) -> AsyncIOScheduler:
+    poster = build_digest_poster(svc)
+    digest = None
+    if poster is not None:
+
+        async def send(day: date, look_first: bool) -> tuple[str, str]:
+            return poster.channel, await poster.post(day, look_first=look_first)
+
+        digest = DailyDigest(svc.config.digest.time, svc.config.sla.timezone, send)
+    schedule = Schedule(
+        sla=svc.machine.sla,
+        sla_sweep_every=svc.config.scheduler.sla_sweep,
+        nudge_after=svc.config.scheduler.inactivity_nudge,
+        digest=digest,
+        drained=tuple(Topic) if svc.slack is not None else (Topic.platform,),
+    )
+    return build_scheduler(svc.db, schedule)
 
 
 @dataclass

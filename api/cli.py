@@ -19,6 +19,7 @@ from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import OutboxRow, Platform, Topic
 from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
+from storage.sealing import SealError
 
 if TYPE_CHECKING:
     from api.services import Services
@@ -264,9 +265,39 @@ def relay() -> None:
     _run_alone(work)
 
 
+@app.command()
+def digest(
+    now: Annotated[
+        bool, typer.Option("--now", help="Post it to the managers' channel now.")
+    ] = False,
+    day: Annotated[
+        str | None,
+        typer.Option("--date", help="The day, YYYY-MM-DD in [sla] timezone; default yesterday."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print it here instead of posting it.")
+    ] = False,
+) -> None:
+    """The managers' daily digest, on demand (the scheduler posts it at [digest] time)."""
+    from api.digest_command import parse_day, post_digest, print_digest
+
+    if not now and not dry_run:
+        raise _fail("pass --now to post the digest, or --dry-run to print it here")
+    services = _services()
+    try:
+        wanted = parse_day(day, services)
+        if dry_run:
+            print_digest(services, wanted, out)
+        else:
+            post_digest(services, wanted, out)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 @app.command("scheduler")
 def scheduler_command() -> None:
-    """Run only the timed jobs (SLA sweep, purges), e.g. beside `baton serve --no-scheduler`."""
+    """Run only the timed jobs (SLA sweep, owner nudges, daily digest, outbox sweep, purges),
+    e.g. beside `baton serve --no-scheduler`."""
     from api.app import build_timed_jobs
 
     async def work(services: "Services") -> None:
@@ -288,7 +319,7 @@ def _services() -> "Services":
     settings = _settings()
     try:
         services = build_services(settings)
-    except (ConfigError, RuntimeError) as exc:
+    except (ConfigError, RuntimeError, SealError) as exc:
         raise _fail(str(exc)) from None
     secrets = [
         s.get_secret_value()

@@ -144,9 +144,16 @@ class SlaSection(_Section):
         return sorted(set(values))
 
 
+def _off_or_duration(value: Any) -> timedelta | None:
+    return None if value == "off" else parse_duration(value)
+
+
 class SchedulerSection(_Section):
     sla_sweep: Duration = timedelta(seconds=15)
-    inactivity_nudge: Duration | None = timedelta(minutes=10)
+    # "off": owners are never nudged
+    inactivity_nudge: Annotated[timedelta | None, BeforeValidator(_off_or_duration)] = timedelta(
+        minutes=10
+    )
 
 
 class DigestSection(_Section):

@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.card import CardMessage, escalation_card
+from blocks.reminders import owner_nudge
 from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
 from blocks.thread import agent_message, customer_message, delivery_failed, intro_messages
 from blocks.thread import note_message as note_post
@@ -33,7 +34,7 @@ from storage import deliveries, threads
 from storage.database import Database
 from storage.deliveries import Claimed
 from storage.drain import Drainer
-from storage.models import Escalation, Role, SlackThread, Topic
+from storage.models import Escalation, Role, SlackThread, Status, Topic
 from storage.outbox import SlackEffect
 from storage.platforms import PlatformNames
 
@@ -223,6 +224,8 @@ class SlackDelivery:
             await self._reply_status(attempt, thread)
         elif row.kind in (SlackEffect.SLA_ALERT, SlackEffect.SLA_MANAGERS, SlackEffect.SLA_OWNER):
             await self._sla(attempt, thread)
+        elif row.kind == SlackEffect.OWNER_NUDGE:
+            await self._owner_nudge(attempt, thread)
         else:
             raise Park(f"unknown slack outbox kind {row.kind!r}")
 
@@ -328,6 +331,25 @@ class SlackDelivery:
             post = sla_breach_for_owner(esc, target, due, link)
         if row.uncertain and await self._find_posted(channel, esc, key) is not None:
             return
+        await self._post(attempt, channel, post, key=key, thread_ts=None)
+
+    async def _owner_nudge(self, attempt: _Attempt, thread: SlackThread) -> None:
+        """Remind the owner, in a DM, that their customer is waiting; not if the
+        escalation changed hands or ended since."""
+        row = attempt.row
+        esc = await self._escalation(row.escalation_id)
+        event = await threads.load_event(self.db, row.payload.get("event_id", ""))
+        if event is None:
+            raise Park(f"reminder {row.payload.get('event_id')} not found")
+        owner = str(event.data["owner"]["id"])
+        if esc.status != Status.taken or esc.assignee_id != owner:
+            return
+        opened = await self._call("conversations.open", users=owner)
+        channel, key = str(opened["channel"]["id"]), f"{row.kind}:{event.id}"
+        if row.uncertain and await self._find_posted(channel, esc, key) is not None:
+            return
+        waited = timedelta(seconds=event.data["waited_seconds"])
+        post = owner_nudge(esc, waited, await self._permalink(thread))
         await self._post(attempt, channel, post, key=key, thread_ts=None)
 
     async def _permalink(self, thread: SlackThread) -> str | None:

@@ -116,6 +116,19 @@ class Ephemeral:
     ts: str
 
 
+@dataclass
+class SharedFile:
+    """A file uploaded the v2 way: an upload URL, the bytes, then completeUploadExternal."""
+
+    id: str
+    filename: str
+    content: bytes = b""
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+
+
 class StandIn:
     def __init__(
         self,
@@ -138,6 +151,7 @@ class StandIn:
         self.messages: dict[tuple[str, str], StoredMessage] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[Ephemeral] = []
+        self.files: dict[str, SharedFile] = {}
         self.faults: dict[str, deque[Fault]] = {}
         self.scopes = SCOPES
         self._lock = threading.Lock()
@@ -544,6 +558,45 @@ class StandIn:
         link = f"https://standin.slack.test/archives/{channel}/p{ts.replace('.', '')}"
         return 200, {"ok": True, "channel": channel, "permalink": link}, {}
 
+    def _files_getUploadURLExternal(
+        self, p: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if not p.get("filename") or not str(p.get("length") or "").isdigit():
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        file_id = f"F{len(self.files) + 1:08d}"
+        self.files[file_id] = SharedFile(file_id, str(p["filename"]))
+        upload_url = self.url.removesuffix("api/") + f"upload/{file_id}"
+        return 200, {"ok": True, "upload_url": upload_url, "file_id": file_id}, {}
+
+    def receive_upload(self, file_id: str, content: bytes) -> bool:
+        with self._lock:
+            shared = self.files.get(file_id)
+            if shared is None:
+                return False
+            shared.content = content
+            return True
+
+    def _files_completeUploadExternal(
+        self, p: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        given = p.get("files")
+        listed = json.loads(given) if isinstance(given, str) else given or []
+        channel = p.get("channel_id")
+        if channel and channel not in self.channels:
+            return 200, {"ok": False, "error": "channel_not_found"}, {}
+        if channel and BOT_USER not in self.channels[channel]:
+            return 200, {"ok": False, "error": "not_in_channel"}, {}
+        done = []
+        for item in listed:
+            shared = self.files.get(str(item.get("id")))
+            if shared is None or not shared.content:
+                return 200, {"ok": False, "error": "file_not_found"}, {}
+            shared.title = item.get("title")
+            shared.channel, shared.thread_ts = channel, p.get("thread_ts")
+            shared.initial_comment = p.get("initial_comment")
+            done.append({"id": shared.id, "title": shared.title, "name": shared.filename})
+        return 200, {"ok": True, "files": done}, {}
+
     def _users_info(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         user_id = p.get("user", "")
         if user_id not in self.users:
@@ -749,6 +802,9 @@ class _Handler(BaseHTTPRequestHandler):
         params: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if parts.path.startswith("/upload/"):
+            self._answer_upload(method, raw)
+            return
         if raw.strip():
             if raw.lstrip().startswith(b"{"):
                 params.update(json.loads(raw))
@@ -761,9 +817,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        payload = json.dumps(body).encode()
+        self._send(status, json.dumps(body).encode(), headers)
+
+    def _answer_upload(self, file_id: str, content: bytes) -> None:
+        """Slack answers an upload with a plain-text ``OK``."""
+        if self.owner.receive_upload(file_id, content):
+            self._send(200, b"OK", {}, "text/plain")
+        else:
+            self._send(404, b"Not Found", {}, "text/plain")
+
+    def _send(
+        self,
+        status: int,
+        payload: bytes,
+        headers: dict[str, str],
+        content_type: str = "application/json; charset=utf-8",
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)

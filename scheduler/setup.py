@@ -1,28 +1,60 @@
 """APScheduler wiring: jobs with fixed ids, so a restart replaces rather than duplicates."""
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from scheduler.jobs import purge_idempotency_keys, purge_slack_events, sla_sweep
+from scheduler.jobs import (
+    DailyDigest,
+    daily_digest,
+    outbox_sweep,
+    owner_nudges,
+    purge_idempotency_keys,
+    purge_slack_events,
+    sla_sweep,
+)
 from storage.database import Database
+from storage.models import Topic
 from storage.sla import SlaPolicy
 
 IDEMPOTENCY_PURGE_EVERY = timedelta(minutes=10)
 SLACK_EVENTS_PURGE_EVERY = timedelta(hours=1)
+OUTBOX_SWEEP_EVERY = timedelta(minutes=5)
 SLA_SWEEP_EVERY = timedelta(seconds=15)
+NUDGE_SWEEP_EVERY = timedelta(seconds=30)
+DIGEST_CHECK_EVERY = timedelta(minutes=1)
 
 
-def build_scheduler(
-    db: Database,
-    *,
-    sla: SlaPolicy | None = None,
-    sla_sweep_every: timedelta = SLA_SWEEP_EVERY,
-) -> AsyncIOScheduler:
+@dataclass(frozen=True)
+class Schedule:
+    """What the timed jobs need: the SLA policy and sweep interval, the quiet time after
+    which an owner is nudged (None: never), the daily digest (None: not sent), and the
+    outbox topics whose backlog is worth a warning."""
+
+    sla: SlaPolicy = field(default_factory=SlaPolicy)
+    sla_sweep_every: timedelta = SLA_SWEEP_EVERY
+    nudge_after: timedelta | None = timedelta(minutes=10)
+    digest: DailyDigest | None = None
+    drained: Collection[Topic] = tuple(Topic)  # outbox topics some worker should drain
+
+
+def build_scheduler(db: Database, schedule: Schedule | None = None) -> AsyncIOScheduler:
+    schedule = schedule or Schedule()
     scheduler = AsyncIOScheduler(timezone="UTC")
-    _every(scheduler, sla_sweep_every, sla_sweep, "sla.sweep", db, sla or SlaPolicy())
+    _every(scheduler, schedule.sla_sweep_every, sla_sweep, "sla.sweep", db, schedule.sla)
+    if schedule.nudge_after is not None:
+        every = min(NUDGE_SWEEP_EVERY, schedule.nudge_after)
+        _every(scheduler, every, owner_nudges, "owner.nudge", db, schedule.nudge_after)
+    if schedule.digest is not None:
+        worker = f"digest-{uuid.uuid4().hex[:8]}"
+        _every(
+            scheduler, DIGEST_CHECK_EVERY, daily_digest, "digest.daily", db, schedule.digest, worker
+        )
+    _every(scheduler, OUTBOX_SWEEP_EVERY, outbox_sweep, "outbox.sweep", db, schedule.drained)
     _every(scheduler, IDEMPOTENCY_PURGE_EVERY, purge_idempotency_keys, "idempotency.purge", db)
     _every(scheduler, SLACK_EVENTS_PURGE_EVERY, purge_slack_events, "slack_events.purge", db)
     return scheduler

@@ -17,7 +17,7 @@ class ManualClock:
     """A clock that moves only when told to."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 3, 12, 10, 0, tzinfo=UTC)
+        self._now = (start or datetime(2026, 3, 12, 10, 0, tzinfo=UTC)).astimezone(UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -26,4 +26,4 @@ class ManualClock:
         self._now += delta
 
     def set(self, when: datetime) -> None:
-        self._now = when
+        self._now = when.astimezone(UTC)  # like the system clock's

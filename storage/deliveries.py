@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from storage.database import Database
@@ -272,4 +272,41 @@ async def replay(db: Database, ids: Collection[int] | None = None) -> int:
                 claimed_until=None,
             )
         )
+        return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Rows due for a while that no worker has claimed: a sign nobody drains the topic."""
+
+    topic: Topic
+    rows: int
+    oldest_due: datetime | None
+
+
+async def overdue(db: Database, topic: Topic, by: timedelta) -> Backlog:
+    now = db.clock.now()
+    stmt = select(func.count(), func.min(OutboxRow.next_attempt_at)).where(
+        OutboxRow.topic == topic,
+        OutboxRow.state == DeliveryState.pending,
+        OutboxRow.next_attempt_at < now - by,
+        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+    )
+    async with db.read() as s:
+        rows, oldest = (await s.execute(stmt)).one()
+    return Backlog(topic, int(rows), oldest)
+
+
+async def purge_delivered(db: Database, older_than: timedelta, *, limit: int = 5000) -> int:
+    """Forget delivered rows after ``older_than`` (the events table keeps the history);
+    parked rows stay until someone replays them. At most ``limit`` per call, so one
+    sweep never holds a long transaction."""
+    cutoff = db.clock.now() - older_than
+    oldest = (
+        select(OutboxRow.id)
+        .where(OutboxRow.state == DeliveryState.done, OutboxRow.done_at < cutoff)
+        .limit(limit)
+    )
+    async with db.write() as s:
+        result = await s.execute(delete(OutboxRow).where(OutboxRow.id.in_(oldest)))
         return result.rowcount or 0

@@ -13,7 +13,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -40,6 +51,7 @@ from storage.outbox import PlatformEvent, SlackEffect, platform_row, slack_row
 from storage.platforms import PlatformNames
 from storage.public import escalation_public, iso
 from storage.sla import SlaPolicy, Target
+from storage.types import UTCDateTime
 
 PREVIEW_CHARS = 280
 DEFAULT_WAIT_MINUTES = 5
@@ -319,7 +331,8 @@ class Machine:
             esc_id,
             and_(Escalation.status == Status.taken, Escalation.assignee_id == agent.id),
             {
-                "first_reply_at": func.coalesce(Escalation.first_reply_at, now),
+                "first_reply_at": func.coalesce(Escalation.first_reply_at, _at(now)),
+                "awaiting_owner_since": None,
                 "last_message_at": now,
                 "last_message_preview": _preview(content),
             },
@@ -467,7 +480,11 @@ class Machine:
                     scope,
                     esc_id,
                     Escalation.status.in_(ACTIVE_STATUSES),
-                    {"last_message_at": sent_at, "last_message_preview": _preview(new.content)},
+                    {
+                        "last_message_at": sent_at,
+                        "last_message_preview": _preview(new.content),
+                        **_awaiting_owner_after(new.role, now),
+                    },
                 )
                 if esc is None:
                     current = await self._load(s, scope, esc_id)
@@ -571,6 +588,7 @@ class Machine:
                 "ended_by": agent.as_dict(),
                 "assignee_id": None,
                 "assignee_name": None,
+                "awaiting_owner_since": None,
             },
         )
         if esc is None:
@@ -640,6 +658,7 @@ class Machine:
                     "assignee_id": None,
                     "assignee_name": None,
                     "taken_at": None,
+                    "awaiting_owner_since": None,
                 },
             )
             assert updated is not None, "the row is locked by this transaction"
@@ -657,7 +676,12 @@ class Machine:
             None,
             esc.id,
             Escalation.status == Status.taken,
-            {"assignee_id": agent.id, "assignee_name": agent.name, "taken_at": now},
+            {
+                "assignee_id": agent.id,
+                "assignee_name": agent.name,
+                "taken_at": now,
+                "awaiting_owner_since": now,
+            },
         )
         assert updated is not None, "the row is locked by this transaction"
         return await self._after_take(
@@ -808,14 +832,29 @@ class _Duplicate(Exception):
         self.original = original
 
 
+def _at(when: datetime) -> Any:
+    """A time inside an SQL expression, stored as the UTC columns store theirs."""
+    return literal(when, UTCDateTime)
+
+
 def _taken_values(agent: Actor, now: datetime) -> dict[str, Any]:
     return {
         "status": Status.taken,
         "assignee_id": agent.id,
         "assignee_name": agent.name,
         "taken_at": now,
-        "first_taken_at": func.coalesce(Escalation.first_taken_at, now),
+        "first_taken_at": func.coalesce(Escalation.first_taken_at, _at(now)),
+        "awaiting_owner_since": now,  # the customer now waits on the owner's first words
     }
+
+
+def _awaiting_owner_after(role: Role, now: datetime) -> dict[str, Any]:
+    """A customer's message starts the owner's quiet clock, unless it already runs."""
+    if role != Role.customer:
+        return {}
+    since = func.coalesce(Escalation.awaiting_owner_since, _at(now))
+    waiting = case((Escalation.status == Status.taken, since), else_=None)
+    return {"awaiting_owner_since": waiting}
 
 
 def _escalation_values(

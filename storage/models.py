@@ -1,8 +1,10 @@
 """The tables, and the vocabularies their columns draw from."""
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -138,7 +140,7 @@ class Escalation(SQLModel, table=True):
     created_at: datetime = _utc(index=True)
     updated_at: datetime = _utc()
     taken_at: datetime | None = _utc(default=None)
-    first_taken_at: datetime | None = _utc(default=None)
+    first_taken_at: datetime | None = _utc(default=None, index=True)
     first_reply_at: datetime | None = _utc(default=None)
     ended_at: datetime | None = _utc(default=None, index=True)
     ended_by: dict[str, Any] | None = _json(default=None)
@@ -153,6 +155,9 @@ class Escalation(SQLModel, table=True):
     first_take_sla_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     resolution_sla_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     sla_check_at: datetime | None = _utc(default=None, index=True)  # the next alert falls due
+    # Since when the customer has waited on the owner: set on take and by a customer message,
+    # cleared by the owner's reply, by the nudge it earns, and when the owner changes or ends.
+    awaiting_owner_since: datetime | None = _utc(default=None, index=True)
     version: int = 1
 
     def running_sla_levels(self) -> dict[Target, int]:
@@ -228,6 +233,7 @@ class Event(SQLModel, table=True):
     """The audit trail: one row for everything that happened to an escalation."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_type_created", "type", "created_at"),)
 
     id: str = Field(primary_key=True)
     escalation_id: str = Field(foreign_key="escalations.id", index=True)
@@ -245,6 +251,7 @@ class OutboxRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "topic", "state", "next_attempt_at"),
         Index("ix_outbox_escalation", "escalation_id", "topic", "id"),
+        Index("ix_outbox_done", "state", "done_at"),
     )
 
     id: int | None = Field(
@@ -320,6 +327,22 @@ class Agent(SQLModel, table=True):
         return self.display_name or self.real_name or self.id
 
 
+class DigestRun(SQLModel, table=True):
+    """The managers' digest of one local day: claimed by one replica, sent once."""
+
+    __tablename__ = "digest_runs"
+
+    day: date = Field(primary_key=True)
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _utc(default=None)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    channel_id: str | None = None
+    message_ts: str | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = _utc(default=None)
+    created_at: datetime = _utc()
+
+
 class RateBucket(SQLModel, table=True):
     """A shared request budget, so replicas split one API key's rate instead of multiplying it."""
 
@@ -328,3 +351,87 @@ class RateBucket(SQLModel, table=True):
     key_id: str = Field(primary_key=True)
     tokens: float
     updated_at: datetime = _utc()
+
+
+# ------------------------------------------------- read models (not tables): the daily digest
+
+# Upper bounds (seconds) of the wait-to-take buckets; the last bucket is open-ended.
+WAIT_BUCKETS = (60, 5 * 60, 15 * 60, 60 * 60, 4 * 60 * 60)
+
+
+@dataclass(frozen=True)
+class Day:
+    """A local calendar day, as the UTC instants it spans (23 or 25 hours on DST days)."""
+
+    day: date
+    timezone: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, day: date, timezone: str) -> "Day":
+        zone = ZoneInfo(timezone)
+        start = datetime.combine(day, time(0), zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+        return cls(day, timezone, start, end)
+
+    @property
+    def hours(self) -> int:
+        return round((self.end - self.start).total_seconds() / 3600)
+
+
+@dataclass(frozen=True)
+class Compliance:
+    target: str
+    met: int
+    total: int
+
+    @property
+    def share(self) -> float | None:
+        return None if self.total == 0 else self.met / self.total
+
+
+@dataclass(frozen=True)
+class AgentDay:
+    agent_id: str
+    name: str
+    handled: int
+    median_first_reply: float | None  # seconds from their take to their first reply
+
+
+@dataclass(frozen=True)
+class ChannelDay:
+    channel: str
+    created: int
+    taken: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    escalation_id: str
+    customer_name: str | None
+    reason: str
+    priority: str
+    created_at: datetime
+    slack_channel: str | None
+    slack_ts: str | None
+
+
+@dataclass(frozen=True)
+class Digest:
+    day: Day
+    created: int
+    taken: int
+    returned: int
+    closed: int
+    wait_median: float | None  # seconds
+    wait_p90: float | None
+    resolution_median: float | None
+    compliance: list[Compliance]
+    reasons: list[tuple[str, int]]
+    channels: list[ChannelDay]
+    agents: list[AgentDay]
+    waiting: list[Waiting]
+    waiting_total: int
+    per_hour: list[int]  # created per local hour of the day
+    wait_buckets: list[int]  # first taken that day, per WAIT_BUCKETS bucket

@@ -23,6 +23,7 @@ class SlackEffect:
     SLA_ALERT = "sla.alert"  # at risk or breached, in the thread
     SLA_MANAGERS = "sla.managers"  # a breach, in the managers' channel
     SLA_OWNER = "sla.owner"  # a breach, to the owner in a DM
+    OWNER_NUDGE = "owner.nudge"  # the customer has waited on the owner too long, in a DM
 
 
 class PlatformEvent:

@@ -138,6 +138,11 @@ def test_durations(tmp_path: Path, text: str, expected: timedelta) -> None:
     assert config.scheduler.inactivity_nudge == expected
 
 
+def test_owner_nudges_can_be_turned_off(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, '[scheduler]\ninactivity_nudge = "off"\n'))
+    assert config.scheduler.inactivity_nudge is None
+
+
 @pytest.mark.parametrize("text", ["soon", "15", "0s", "-5m", "5 minutes", ""])
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
@@ -197,6 +202,11 @@ BAD_CONFIGS = [
         '[scheduler]\nsla_sweep = "0s"\n', ["scheduler.sla_sweep", "zero"], id="zero-sweep"
     ),
     pytest.param('[digest]\ntime = "25:00"\n', ["digest.time"], id="bad-digest-time"),
+    pytest.param(
+        '[scheduler]\ninactivity_nudge = "never"\n',
+        ["scheduler.inactivity_nudge", "never"],
+        id="bad-nudge",
+    ),
     pytest.param(
         '[[routing]]\npriority = ["urgnt"]\nslack_channel = "C1"\n',
         ["routing.0.priority"],

@@ -1,0 +1,88 @@
+"""`baton digest`, run as a user runs it: printed with --dry-run, posted with --now, and a
+clear error for what it cannot do."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.standin import StandIn
+from tests.bot.conftest import running_standin
+from tests.processes import BATON, clean_env
+
+MANAGERS = "C0MANAGERS"
+
+
+def _baton(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    settings = {
+        "BATON_DATABASE_URL": f"sqlite:///{tmp_path / 'baton.db'}",
+        "COLUMNS": "120",
+        **env,
+    }
+    return subprocess.run(
+        [BATON, "digest", *args],
+        cwd=tmp_path,
+        env=clean_env(**settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def standin() -> "StandIn":
+    with running_standin(MANAGERS) as server:
+        yield server  # type: ignore[misc]
+
+
+def test_dry_run_prints_the_day_in_the_terminal(tmp_path: Path) -> None:
+    result = _baton(tmp_path, "--dry-run", "--date", "2026-11-23")
+    assert result.returncode == 0, result.stderr
+    assert "Escalations on Monday 23 November 2026" in result.stdout
+    assert "*0* created · *0* taken · *0* returned to the bot · *0* closed" in result.stdout
+    assert "Wait to take:* nothing was taken" in result.stdout
+    assert "Nobody is waiting now." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "pass --now to post the digest, or --dry-run"),
+        (("--dry-run", "--date", "23/11/2026"), "is not a date such as 2026-11-23"),
+        (("--dry-run", "--date", "2999-01-01"), "is in the future"),
+        (("--now",), "needs SLACK_BOT_TOKEN and BATON_MANAGERS_CHANNEL"),
+        (("--dry-run", "BATON_SECRET_KEY=short"), "the secret key must be 32 url-safe"),
+    ],
+)
+def test_what_it_cannot_do_is_said_plainly(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    settings = dict(arg.split("=", 1) for arg in args if "=" in arg)
+    result = _baton(tmp_path, *(arg for arg in args if "=" not in arg), **settings)
+    assert result.returncode == 1
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
+def test_now_posts_to_the_managers_channel(tmp_path: Path, standin: StandIn) -> None:
+    slack = {
+        "SLACK_BOT_TOKEN": standin.token,
+        "SLACK_SIGNING_SECRET": "s" * 32,
+        "BATON_SLACK_API_URL": standin.url,
+        "BATON_ESCALATION_CHANNEL": "C0ESCALATE",
+        "BATON_MANAGERS_CHANNEL": MANAGERS,
+    }
+    result = _baton(tmp_path, "--now", "--date", "2026-11-23", **slack)
+    assert result.returncode == 0, result.stderr
+    assert f"Posted the digest of 2026-11-23 to {MANAGERS}" in result.stdout
+    [posted] = standin.top_level(MANAGERS)
+    assert posted.metadata == {
+        "event_type": "baton_digest",
+        "event_payload": {"day": "2026-11-23"},
+    }
+
+    standin.channels[MANAGERS].clear()  # the bot was removed from the channel
+    result = _baton(tmp_path, "--now", "--date", "2026-11-23", **slack)
+    assert result.returncode == 1
+    assert "Slack refused the digest: not_in_channel" in result.stderr
