@@ -21,7 +21,7 @@ from api.routes import escalations, health, slack
 from api.services import Services
 from api.settings import Settings
 from api.slack_setup import slack_config
-from bot.app import build_slack_app, http_handler, socket_mode_handler
+from bot.app import build_app_homes, build_slack_app, http_handler, socket_mode_handler
 from bot.client import worker_client
 from bot.delivery import SlackDelivery, SlackMetrics
 from bot.digest import DigestPoster
@@ -44,6 +44,7 @@ def build_services(
 ) -> Services:
     config = config if config is not None else settings.load_config()
     db = Database(settings.database_url, clock=clock)
+    slack = slack_config(settings, config)
     return Services(
         settings=settings,
         config=config,
@@ -54,7 +55,8 @@ def build_services(
         metrics=Metrics(),
         keys=KeyCache(db),
         resolver=resolver,
-        slack=slack_config(settings, config),
+        slack=slack,
+        homes=build_app_homes(slack, db) if slack is not None else None,
     )
 
 
@@ -133,6 +135,8 @@ def start_workers(svc: Services) -> Workers:
     slack_worker = build_slack_delivery(svc)
     if slack_worker is not None:
         tasks.append(asyncio.create_task(slack_worker.run(), name="slack"))
+    if svc.homes is not None:
+        tasks.append(asyncio.create_task(svc.homes.run(), name="app-homes"))
     return Workers(relay, slack_worker, tasks)
 
 
@@ -148,7 +152,11 @@ def create_app(
     ``run_scheduler`` runs the timed jobs in this process, ``run_workers`` the outbox
     workers (the platform relay)."""
     svc = services or build_services(settings or Settings())
-    slack_app = build_slack_app(svc.slack, svc.db, svc.machine) if svc.slack is not None else None
+    slack_app = (
+        build_slack_app(svc.slack, svc.db, svc.machine, svc.homes)
+        if svc.slack is not None
+        else None
+    )
     socket_mode = (
         socket_mode_handler(slack_app, svc.slack)
         if slack_app is not None and svc.slack is not None

@@ -88,10 +88,11 @@ class SlackSection(_Section):
 class RoutingRule(_Section):
     """First matching rule picks the card's channel; a key left out matches everything."""
 
-    priority: list[Priority] | None = None
-    customer_channel: list[str] | None = None
-    platform: list[str] | None = None
-    reason: list[Reason] | None = None
+    # An empty list would match nothing, silently: it is refused.
+    priority: list[Priority] | None = Field(None, min_length=1)
+    customer_channel: list[str] | None = Field(None, min_length=1)
+    platform: list[str] | None = Field(None, min_length=1)
+    reason: list[Reason] | None = Field(None, min_length=1)
     slack_channel: str = Field(min_length=1)
 
 

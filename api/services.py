@@ -8,6 +8,7 @@ from api.keys import KeyCache
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from api.settings import Settings
+from bot.app_home import AppHomes
 from bot.config import SlackConfig
 from storage.database import Database
 from storage.machine import Machine
@@ -26,3 +27,4 @@ class Services:
     keys: KeyCache
     resolver: Resolver = field(default=system_resolver)
     slack: SlackConfig | None = None
+    homes: AppHomes | None = None  # App Homes, published and refreshed (with Slack only)

@@ -11,11 +11,17 @@ class Action(StrEnum):
     MORE = "esc_more"  # overflow: reassign, unassign, priority
     TAKE_AND_SEND = "esc_take_and_send"
     KEEP_AS_NOTE = "esc_keep_as_note"
+    OPEN_THREAD = "esc_open_thread"  # a link button; Slack still sends the click, to ack
+    HOME_PRIORITY = "home_priority"  # App Home filter
+    HOME_CHANNEL = "home_channel"  # App Home filter
+    HOME_PAGE = "home_page"  # App Home "More" / "Back": the value is the page to show
 
 
 class Block(StrEnum):
     CARD_ACTIONS = "card_actions"
     CARD_DETAILS = "card_details"
+    HOME_FILTERS = "home_filters"
+    HOME_PAGES = "home_pages"
 
 
 class MoreOption(StrEnum):

@@ -10,9 +10,10 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
-from bot.client import listener_client
+from bot.app_home import AppHomes
+from bot.client import listener_client, worker_client
 from bot.config import SlackConfig
-from bot.listeners import actions, messages, views
+from bot.listeners import actions, commands, home, messages, views
 from bot.listeners.common import Deps
 from bot.people import People
 from storage import slack_events
@@ -22,7 +23,9 @@ from storage.machine import Machine
 log = logging.getLogger("baton.slack")
 
 
-def build_slack_app(config: SlackConfig, db: Database, machine: Machine) -> AsyncApp:
+def build_slack_app(
+    config: SlackConfig, db: Database, machine: Machine, app_homes: AppHomes | None = None
+) -> AsyncApp:
     client = listener_client(config)
     app = AsyncApp(
         name="baton",
@@ -35,7 +38,15 @@ def build_slack_app(config: SlackConfig, db: Database, machine: Machine) -> Asyn
     actions.register(app, deps)
     views.register(app, deps)
     messages.register(app, deps)
+    app_homes = app_homes or build_app_homes(config, db)
+    home.register(app, deps, app_homes)
+    commands.register(app, deps, app_homes.links)
     return app
+
+
+def build_app_homes(config: SlackConfig, db: Database) -> AppHomes:
+    """Publishes App Homes; its own client, as 429s are waited out by it, not retried blindly."""
+    return AppHomes(db, worker_client(config))
 
 
 def _once_per_event(db: Database) -> Callable[..., Awaitable[Any]]:

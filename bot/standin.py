@@ -10,6 +10,7 @@ people do in Slack with ``post_as_user``/``edit_as_user``/``delete_as_user``. Po
 
 import base64
 import json
+import math
 import threading
 import time
 import uuid
@@ -138,15 +139,20 @@ class StandIn:
         channels: dict[str, set[str]] | None = None,
         users: dict[str, dict[str, Any]] | None = None,
         post_interval: float = 0.0,
+        publish_interval: float = 0.0,
     ) -> None:
         """``channels`` maps channel id to its members (the bot must be one to post);
         ``post_interval`` > 0 enforces Slack's chat.postMessage pace per channel;
+        ``publish_interval`` > 0 answers views.publish calls that come closer together than
+        that with a 429 (its Tier 4 is about 100 a minute for the whole app);
         ``app_token`` is the app-level token that ``apps.connections.open`` wants."""
         self.token = token
         self.app_token = app_token
         self.channels = channels if channels is not None else {"C0ESCALATE": {BOT_USER}}
         self.users = users if users is not None else {}
         self.post_interval = post_interval
+        self.publish_interval = publish_interval
+        self._last_publish = 0.0
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], StoredMessage] = {}
         self.views: dict[str, dict[str, Any]] = {}
@@ -670,6 +676,13 @@ class StandIn:
     def _views_publish(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         if not p.get("user_id"):
             return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        if self.publish_interval > 0:
+            now = time.monotonic()
+            wait = self._last_publish + self.publish_interval - now
+            if wait > 0:
+                retry = {"Retry-After": str(max(1, math.ceil(wait)))}
+                return 429, {"ok": False, "error": "ratelimited"}, retry
+            self._last_publish = now
         return self._store_view(f"home:{p['user_id']}", p)
 
     def _store_view(

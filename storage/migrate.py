@@ -1,6 +1,8 @@
 """Bringing the schema up to date, safely from several replicas starting at once."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -20,6 +22,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
+
+
+def for_dialect(connection: Connection) -> Callable[..., bool]:
+    """Alembic's ``include_object`` that leaves out what the models build on another
+    database only (``Index(...).ddl_if(dialect=...)``, e.g. PostgreSQL's trigram indexes)."""
+    dialect = connection.dialect.name
+
+    def include(obj: Any, _name: str | None, _type: str, _reflected: bool, _other: Any) -> bool:
+        wanted = getattr(getattr(obj, "_ddl_if", None), "dialect", None)
+        return wanted is None or wanted == dialect
+
+    return include
 
 
 def _upgrade(connection: Connection) -> None:

@@ -353,6 +353,44 @@ class RateBucket(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+class SlackHome(SQLModel, table=True):
+    """A user's App Home: the filters and page they chose, and what was last published, so
+    any replica can refresh it when escalations change (see ``storage.homes``)."""
+
+    __tablename__ = "slack_homes"
+
+    user_id: str = Field(primary_key=True)
+    priority: str | None = None  # filter: one Priority value, or every one
+    channel: str | None = None  # filter: one customer channel (whatsapp, widget…)
+    page: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    opened_at: datetime = _utc(index=True)  # the last app_home_opened: homes seen lately
+    view_hash: str | None = None  # of the blocks last published
+    seen_through: datetime | None = _utc(default=None)  # escalation changes it reflects
+    settle_at: datetime | None = _utc(default=None)  # look once more then (late commits)
+    next_publish_at: datetime | None = _utc(default=None, index=True)  # throttle, Retry-After
+    published_at: datetime | None = _utc(default=None)
+
+
+# What the App Home's refresher watches: the latest change to any escalation.
+Index("ix_escalations_updated_at", Escalation.updated_at)
+
+
+def _trigram_index(table: Any, column: str) -> None:
+    """For ``storage.search``: a pg_trgm GIN index serves ILIKE '%text%' on PostgreSQL.
+    SQLite has no such index (the migration and ``create_all`` skip it there)."""
+    Index(
+        f"ix_{table.name}_{column}_trgm",
+        table.c[column],
+        postgresql_using="gin",
+        postgresql_ops={column: "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")
+
+
+_trigram_index(Message.__table__, "content")
+_trigram_index(Escalation.__table__, "customer_name")
+_trigram_index(Escalation.__table__, "reason_detail")
+
+
 # ------------------------------------------------- read models (not tables): the daily digest
 
 # Upper bounds (seconds) of the wait-to-take buckets; the last bucket is open-ended.

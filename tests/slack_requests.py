@@ -280,6 +280,69 @@ class SlackSigner:
         }
         return self.sign(urlencode(fields), FORM)
 
+    def escalations(self, *, user: str, text: str, channel: str = "C0ESCALATE") -> SlackRequest:
+        """``/escalations TEXT`` typed by ``user`` in ``channel``."""
+        return self.command(user=user, channel=channel, command="/escalations", text=text)
+
+    def app_home_opened(self, *, user: str, view: dict[str, Any] | None = None) -> SlackRequest:
+        """``user`` opens the app's Home tab; ``view`` is the Home published before, if any
+        (Slack leaves the field out otherwise)."""
+        event: dict[str, Any] = {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": f"D{user}",
+            "tab": "home",
+            "event_ts": self._now_ts(),
+        }
+        if view is not None:
+            event["view"] = view
+        return self.event_callback(event)
+
+    def block_action_in_view(
+        self,
+        view: dict[str, Any],
+        *,
+        user: str,
+        action_id: str,
+        value: str | None = None,
+        selected_option_value: str | None = None,
+    ) -> SlackRequest:
+        """A click on an element of a Home tab (or modal) the stand-in holds: the container
+        is the view, and Slack sends the view instead of a message and a channel."""
+        for block in view.get("blocks", []):
+            for element in _elements(block):
+                if element.get("action_id") != action_id:
+                    continue
+                if value is not None and element.get("value") != value:
+                    continue
+                kind = element.get("type", "button")
+                action: dict[str, Any] = {
+                    "type": kind,
+                    "action_id": action_id,
+                    "block_id": block.get("block_id", ""),
+                    "action_ts": self._now_ts(),
+                }
+                if "options" in element:
+                    option = _option(element, selected_option_value)
+                    action["selected_option"] = option
+                else:
+                    action.update(text=element.get("text"), value=element.get("value", ""))
+                payload = {
+                    "type": "block_actions",
+                    "user": self._user(user),
+                    "api_app_id": self.app_id,
+                    "token": VERIFICATION_TOKEN,
+                    "container": {"type": "view", "view_id": view.get("id", "V0HOME")},
+                    "trigger_id": self._trigger_id(),
+                    "team": {"id": self.team, "domain": self.team_domain},
+                    "enterprise": None,
+                    "is_enterprise_install": False,
+                    "view": view,
+                    "actions": [action],
+                }
+                return self._interactive(payload)
+        raise ValueError(f"no element {action_id!r} (value {value!r}) in view {view.get('id')}")
+
     # --------------------------------------------------------------------------- events
 
     def url_verification(self, challenge: str) -> SlackRequest:

@@ -76,7 +76,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         elif choice == MoreOption.PRIORITY:
             await _open(client, body, priority_modal(esc, where.metadata(esc.id)))
         elif choice == MoreOption.REASSIGN:
-            suggested = await _channel_members(deps, client, where.channel)
+            # The members of the channel routing put the card in, wherever the click was.
+            card = await threads.thread_of(deps.db, esc.id)
+            suggested = await _channel_members(
+                deps, client, card.channel_id if card else where.channel
+            )
             await _open(client, body, reassign_modal(esc, where.metadata(esc.id), suggested))
 
     @app.action(Action.TAKE_AND_SEND)

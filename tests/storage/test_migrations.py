@@ -15,12 +15,14 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from storage.database import Database
-from storage.migrate import current_revision, head_revision, upgrade
+from storage.migrate import current_revision, for_dialect, head_revision, upgrade
 from tests.conftest import PG_URL, _admin
 
 
 def _differences(connection: Connection) -> list:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": for_dialect(connection)}
+    )
     return compare_metadata(context, SQLModel.metadata)
 
 

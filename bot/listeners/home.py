@@ -1,0 +1,56 @@
+"""The App Home: opening it, its filters and its pages. Each publishes the user's Home at
+once (they are looking at it); escalation changes are the refresher's (``bot.app_home``)."""
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from blocks.home import ALL
+from blocks.ids import Action
+from bot.app_home import AppHomes
+from bot.listeners.common import Deps
+from storage import homes
+from storage.models import Priority
+
+
+def _chosen(action: dict[str, Any]) -> str | None:
+    value = (action.get("selected_option") or {}).get("value")
+    return None if value in (None, "", ALL) else str(value)
+
+
+def register(app: AsyncApp, deps: Deps, app_homes: AppHomes) -> None:
+    db = deps.db
+
+    @app.event("app_home_opened")
+    async def opened(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return  # the Messages tab
+        await app_homes.opened(event["user"])
+
+    @app.action(Action.HOME_PRIORITY)
+    @app.action(Action.HOME_CHANNEL)
+    async def filtered(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user = body["user"]["id"]
+        current = await homes.load(db, user)
+        priority = current.priority if current else None
+        channel = current.channel if current else None
+        chosen = _chosen(action)
+        if action["action_id"] == Action.HOME_PRIORITY:
+            priority = chosen if chosen in set(Priority) else None
+        else:
+            channel = chosen
+        await app_homes.show(await homes.choose(db, user, priority=priority, channel=channel))
+
+    @app.action(Action.HOME_PAGE)
+    async def turned(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        try:
+            page = int(action.get("value") or 0)
+        except ValueError:
+            page = 0
+        await app_homes.show(await homes.turn_to(db, body["user"]["id"], page))
+
+    @app.action(Action.OPEN_THREAD)
+    async def opened_thread(ack: AsyncAck) -> None:
+        await ack()  # the link opens in Slack; the click only needs an answer
