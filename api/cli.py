@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from api.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.config import ConfigError
+from api.demo_platform import Fault
 from api.settings import Settings
 from storage import deliveries
 from storage.database import Database
@@ -309,6 +311,64 @@ def scheduler_command() -> None:
             jobs.shutdown(wait=False)
 
     _run_alone(work)
+
+
+@app.command()
+def demo(
+    db: Annotated[
+        str | None,
+        typer.Option(help="SQLite file (or database URL) to keep; a temporary file by default."),
+    ] = None,
+    step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps.")] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds each step may wait for its effect.", min=0.1)
+    ] = 15.0,
+    break_platform: Annotated[
+        Fault,
+        typer.Option(
+            "--break-platform",
+            help="Make the stand-in platform fail (down: it answers 503; wrong-secret: it "
+            "refuses every signature), to see how that shows. The demo then fails.",
+        ),
+    ] = Fault.none,
+) -> None:
+    """The whole lifecycle on this machine, with no Slack account and no network: a
+    stand-in Slack, a stand-in bot platform, and the real Baton between them."""
+    from api.demo import DemoFailed, DemoOptions, run_demo
+
+    options = DemoOptions(db=db, step=step, timeout=timeout, fault=break_platform)
+    try:
+        run_demo(options, out)
+    except DemoFailed as exc:
+        raise _fail(str(exc)) from None
+    except (ConfigError, RuntimeError, OSError) as exc:
+        raise _fail(f"the demo could not start: {exc}") from None
+
+
+@app.command()
+def doctor() -> None:
+    """Check this installation (settings, database, Slack token, scopes, channels, platform
+    callbacks) and say how to fix each problem; exits 0 only when every check passes."""
+    from api.doctor import examine
+    from api.findings import Outcome
+
+    findings = asyncio.run(examine())
+    marks = {Outcome.ok: "[green]✓", Outcome.failed: "[red]✗", Outcome.skipped: "[dim]-"}
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True, style="bold")
+    table.add_column()
+    for finding in findings:
+        said = Text(finding.detail)
+        if finding.fix:
+            said.append("\nfix: ", style="yellow").append(finding.fix)
+        table.add_row(marks[finding.outcome], finding.check, said)
+    out.print(table)
+    problems = sum(f.outcome is Outcome.failed for f in findings)
+    if problems:
+        out.print(f"\n[red]{problems} problem{'s' if problems > 1 else ''}[/] to fix.")
+        raise typer.Exit(code=1)
+    out.print(f"\n[green]All {len(findings)} checks passed.[/]")
 
 
 def _services() -> "Services":

@@ -15,15 +15,16 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from bot.manifest import bot_scopes
+
 BOT_USER, BOT_ID, TEAM, APP = "UBOT", "BBOT", "T111", "A111"
-SCOPES = "chat:write,channels:history,groups:history,im:history,users:read,users:read.email,"
-SCOPES += "commands,reactions:write,app_mentions:read"
 MAX_MESSAGE_BLOCKS = 50
 HISTORY_LIMIT, REPLIES_LIMIT = 100, 1000  # Slack's defaults when no limit is given
 TRUTHY = {"1", "true", True}  # also matches 1
@@ -139,13 +140,16 @@ class StandIn:
         channels: dict[str, set[str]] | None = None,
         users: dict[str, dict[str, Any]] | None = None,
         post_interval: float = 0.0,
+        scopes: Collection[str] | None = None,
         publish_interval: float = 0.0,
     ) -> None:
         """``channels`` maps channel id to its members (the bot must be one to post);
         ``post_interval`` > 0 enforces Slack's chat.postMessage pace per channel;
         ``publish_interval`` > 0 answers views.publish calls that come closer together than
         that with a 429 (its Tier 4 is about 100 a minute for the whole app);
-        ``app_token`` is the app-level token that ``apps.connections.open`` wants."""
+        ``app_token`` is the app-level token that ``apps.connections.open`` wants;
+        ``scopes`` are the token's scopes (``auth.test`` names them), by default those the
+        manifest asks for."""
         self.token = token
         self.app_token = app_token
         self.channels = channels if channels is not None else {"C0ESCALATE": {BOT_USER}}
@@ -159,7 +163,7 @@ class StandIn:
         self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, SharedFile] = {}
         self.faults: dict[str, deque[Fault]] = {}
-        self.scopes = SCOPES
+        self.scopes = ",".join(bot_scopes() if scopes is None else scopes)
         self._lock = threading.Lock()
         self._last_ts = 0.0
         self._last_post: dict[str, float] = {}
