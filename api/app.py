@@ -157,11 +157,6 @@ def create_app(
         if svc.slack is not None
         else None
     )
-    socket_mode = (
-        socket_mode_handler(slack_app, svc.slack)
-        if slack_app is not None and svc.slack is not None
-        else None
-    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -172,7 +167,13 @@ def create_app(
             scheduler.start()
         workers = start_workers(svc) if run_workers else None
         # Socket Mode connects (and reconnects) in the background: start-up never waits
-        # on Slack.
+        # on Slack. Its handler is built here, on the running loop, because it opens its
+        # aiohttp session as it is made.
+        socket_mode = (
+            socket_mode_handler(slack_app, svc.slack)
+            if slack_app is not None and svc.slack is not None
+            else None
+        )
         connecting = (
             asyncio.create_task(socket_mode.connect_async(), name="socket-mode")
             if socket_mode is not None
