@@ -14,13 +14,13 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import insert, update
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.relay import Relay  # noqa: E402
+from benchmarks.databases import database, drop  # noqa: E402
 from blocks.texts import CustomerTexts  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.machine import Actor, Machine, NewEscalation  # noqa: E402
@@ -29,8 +29,6 @@ from storage.models import OutboxRow, Reason  # noqa: E402
 from storage.platforms import add_platform  # noqa: E402
 from storage.sealing import SecretBox, new_secret_key  # noqa: E402
 from tests.receiver import Receiver  # noqa: E402
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 async def setup(url: str, receiver: Receiver) -> tuple[Database, Machine, SecretBox, str]:
@@ -140,23 +138,6 @@ async def latency(url: str, replies: int, rate: float) -> tuple[float, float]:
         await relay.aclose()
         receiver.stop()
         await db.dispose()
-
-
-async def database(kind: str, workdir: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir}/{uuid.uuid4().hex}.db", None
-    name = f"baton_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, name
-
-
-async def drop(name: str | None) -> None:
-    if name:
-        conn = await asyncpg.connect(PG_ADMIN)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 async def main() -> None:

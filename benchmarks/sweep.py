@@ -23,12 +23,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.databases import database, drop  # noqa: E402
 from storage import sla_alerts  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.digest import Day, compute  # noqa: E402
@@ -38,7 +38,6 @@ from storage.platforms import add_platform  # noqa: E402
 from storage.sealing import SecretBox, new_secret_key  # noqa: E402
 from storage.sla import SlaPolicy, TargetTimes  # noqa: E402
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 DUE = 200
 DAY_VOLUME = 2000
 BATCH = 5000
@@ -223,23 +222,6 @@ async def _analyze(db: Database) -> None:
     """Fresh planner statistics, as autovacuum (or SQLite's optimize) would leave them."""
     async with db.write() as s:
         await s.execute(text("ANALYZE"))
-
-
-async def database(kind: str, workdir: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir}/{uuid.uuid4().hex}.db", None
-    name = f"baton_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, name
-
-
-async def drop(name: str | None) -> None:
-    if name:
-        conn = await asyncpg.connect(PG_ADMIN)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
 
 
 async def main() -> None:

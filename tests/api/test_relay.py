@@ -1,6 +1,5 @@
 """The relay worker against respx-mocked platforms: signing, retries, order, parking."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,15 +20,6 @@ HOOK = "https://203.0.113.9/hook"
 @pytest.fixture
 def env(clocked_env: Env) -> Env:
     return clocked_env
-
-
-@pytest.fixture
-async def relay(env: Env) -> AsyncIterator[Relay]:
-    worker = Relay(env.db, env.services.box, allow_private=True, rng=lambda: 0.5)
-    try:
-        yield worker
-    finally:
-        await worker.aclose()
 
 
 async def _rows(env: Env, topic: Topic = Topic.platform) -> list[OutboxRow]:
