@@ -148,30 +148,21 @@ async def sweep_times(url: str, open_count: int) -> tuple[float, float]:
     db = Database(url, clock=FixedClock())
     await upgrade(db)
     platform_id = await _platform(db)
-    start = NOW - timedelta(minutes=1)
+
+    def queued(created: datetime) -> tuple[dict[str, Any]]:
+        """Due in 30 minutes; at risk (80 %) after 24."""
+        due = {
+            "first_take_due_at": created + timedelta(minutes=30),
+            "resolution_due_at": created + timedelta(hours=4),
+            "sla_check_at": created + timedelta(minutes=24),
+        }
+        return (_escalation(platform_id, created, **due),)
 
     def rows() -> Iterator[tuple[dict[str, Any], ...]]:
         for _ in range(open_count):
-            yield (
-                _escalation(
-                    platform_id,
-                    start,
-                    first_take_due_at=start + timedelta(minutes=30),
-                    resolution_due_at=start + timedelta(hours=4),
-                    sla_check_at=start + timedelta(minutes=24),
-                ),
-            )
-        due_start = NOW - timedelta(minutes=25)
+            yield queued(NOW - timedelta(minutes=1))  # not at risk yet
         for _ in range(DUE):
-            yield (
-                _escalation(
-                    platform_id,
-                    due_start,
-                    first_take_due_at=due_start + timedelta(minutes=30),
-                    resolution_due_at=due_start + timedelta(hours=4),
-                    sla_check_at=due_start + timedelta(minutes=24),
-                ),
-            )
+            yield queued(NOW - timedelta(minutes=25))  # at risk since a minute ago
 
     try:
         await _insert(db, rows())
