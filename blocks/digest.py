@@ -83,7 +83,7 @@ def digest_message(digest: Digest, now: datetime, links: Mapping[str, str]) -> C
     texts = _sections(_SLACK, digest, now, mention, link)
     blocks: list[Any] = [HeaderBlock(text=plain(title(digest)))]
     for index, text in enumerate(texts):
-        if index in (2, 4):  # speed and SLA, then who, then what waits
+        if index in (2, 4):  # volume and speed | SLA, reasons, channels | agents, waiting
             blocks.append(DividerBlock())
         blocks.append(SectionBlock(text=text))
     blocks.append(ContextBlock(elements=[_context(digest)]))
