@@ -11,7 +11,6 @@ from datetime import timedelta
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.database import Database
 from storage.machine import Actor
@@ -64,9 +63,8 @@ class People:
         return agent
 
     async def _store(self, agent: Agent) -> None:
-        dialect_insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
         values = agent.model_dump()
-        stmt = dialect_insert(Agent).values(**values)
+        stmt = self.db.insert(Agent).values(**values)
         stmt = stmt.on_conflict_do_update(
             index_elements=["id"], set_={k: v for k, v in values.items() if k != "id"}
         )

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -63,6 +64,10 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def insert(self, table: Any) -> Any:
+        """This database's INSERT, which knows ``ON CONFLICT`` (PostgreSQL's or SQLite's)."""
+        return postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.database import Database
 from storage.models import DigestRun
@@ -28,10 +27,9 @@ class DigestClaim:
 async def claim(db: Database, day: date, worker: str) -> DigestClaim | None:
     """Hold ``day`` for sending, or None if it is sent or someone else holds it."""
     now = db.clock.now()
-    insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     async with db.write() as s:
         created = await s.execute(
-            insert(DigestRun)
+            db.insert(DigestRun)
             .values(day=day, claimed_by=worker, claimed_until=now + LEASE, created_at=now)
             .on_conflict_do_nothing(index_elements=["day"])
             .returning(DigestRun.day)

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.database import Database
 from storage.models import Escalation, SlackHome
@@ -25,9 +24,8 @@ _REFRESHER_LOCK = 0x0BA7_0006  # one replica refreshes Homes at a time (global p
 async def opened(db: Database, user_id: str) -> SlackHome:
     """Remember that ``user_id`` is looking at their Home now; their filters are kept."""
     now = db.clock.now()
-    insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(SlackHome)
+        db.insert(SlackHome)
         .values(user_id=user_id, opened_at=now, page=0)
         .on_conflict_do_update(index_elements=["user_id"], set_={"opened_at": now})
     )

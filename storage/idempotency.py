@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
@@ -57,9 +56,8 @@ async def claim(
         "expires_at": now + KEEP_FOR,
     }
     async with db.write() as s:
-        dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
         inserted = await s.execute(
-            dialect_insert(IdempotencyRecord)
+            db.insert(IdempotencyRecord)
             .values(platform_id=platform_id, key=key, **fresh)
             .on_conflict_do_nothing(index_elements=["platform_id", "key"])
             .returning(IdempotencyRecord.key)

@@ -25,7 +25,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -213,10 +212,9 @@ class Machine:
         return esc, created
 
     def _insert_ignoring_active_duplicate(self, rows: list[dict[str, Any]]) -> Any:
-        dialect_insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
         table = Escalation.__table__  # type: ignore[attr-defined]
         return (
-            dialect_insert(table)
+            self.db.insert(table)
             .values(rows)
             .on_conflict_do_nothing(
                 index_elements=["platform_id", "conversation_id"],

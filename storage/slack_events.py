@@ -4,7 +4,6 @@ time; each event is handled once."""
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.database import Database
 from storage.models import SlackEventSeen
@@ -14,9 +13,8 @@ REMEMBER_FOR = timedelta(days=1)  # Slack retries within minutes
 
 async def first_sight(db: Database, event_id: str) -> bool:
     """Record ``event_id``; False if it was recorded before (a retry, or a duplicate)."""
-    dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     stmt = (
-        dialect_insert(SlackEventSeen)
+        db.insert(SlackEventSeen)
         .values(event_id=event_id, created_at=db.clock.now())
         .on_conflict_do_nothing(index_elements=["event_id"])
     )

@@ -3,7 +3,6 @@
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.database import Database
 from storage.models import Escalation, Event, Message, SlackThread
@@ -44,9 +43,8 @@ async def remember_thread(
         thread_ts=ts,
         created_at=db.clock.now(),
     )
-    dialect_insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     stmt = (
-        dialect_insert(SlackThread)
+        db.insert(SlackThread)
         .values(**thread.model_dump())
         .on_conflict_do_nothing(index_elements=["escalation_id"])
     )
