@@ -4,7 +4,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
@@ -95,13 +94,11 @@ def build_digest_poster(svc: Services) -> DigestPoster | None:
 
 def build_timed_jobs(svc: Services) -> AsyncIOScheduler:
     poster = build_digest_poster(svc)
-    digest = None
-    if poster is not None:
-
-        async def send(day: date, look_first: bool) -> tuple[str, str]:
-            return poster.channel, await poster.post(day, look_first=look_first)
-
-        digest = DailyDigest(svc.config.digest.time, svc.config.sla.timezone, send)
+    digest = (
+        DailyDigest(svc.config.digest.time, svc.config.sla.timezone, poster.send)
+        if poster is not None
+        else None
+    )
     schedule = Schedule(
         sla=svc.machine.sla,
         sla_sweep_every=svc.config.scheduler.sla_sweep,

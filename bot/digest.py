@@ -32,6 +32,10 @@ class DigestPoster:
     async def digest(self, day: date) -> Digest:
         return await compute(self.db, Day.of(day, self.timezone))
 
+    async def send(self, day: date, look_first: bool) -> tuple[str, str]:
+        """The scheduler's way in: the channel and ts of ``day``'s digest."""
+        return self.channel, await self.post(day, look_first=look_first)
+
     async def post(self, day: date, *, look_first: bool = False) -> str:
         """Post ``day``'s digest; returns its ts. With ``look_first``, a digest of that day
         already in the channel is taken as posted."""

@@ -51,11 +51,7 @@ def _job(senv: SlackEnv, services: object = None) -> DailyDigest:
     svc = services or senv.env.services
     poster = build_digest_poster(svc)  # type: ignore[arg-type]
     assert poster is not None
-
-    async def send(day: date, look_first: bool) -> tuple[str, str]:
-        return poster.channel, await poster.post(day, look_first=look_first)
-
-    return DailyDigest(time(9, 0), ZONE, send)
+    return DailyDigest(time(9, 0), ZONE, poster.send)
 
 
 def _digests(standin: StandIn) -> list[object]:
