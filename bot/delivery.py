@@ -34,7 +34,7 @@ from storage import deliveries, threads
 from storage.database import Database
 from storage.deliveries import Claimed
 from storage.drain import Drainer
-from storage.models import Escalation, Role, SlackThread, Status, Topic
+from storage.models import Escalation, Event, Role, SlackThread, Status, Topic
 from storage.outbox import SlackEffect
 from storage.platforms import PlatformNames
 
@@ -281,10 +281,7 @@ class SlackDelivery:
             await threads.remember_message_ts(self.db, msg.id, ts)
 
     async def _thread_note(self, attempt: _Attempt, thread: SlackThread) -> None:
-        event_id = attempt.row.payload.get("event_id", "")
-        event = await threads.load_event(self.db, event_id)
-        if event is None:
-            raise Park(f"note {event_id} not found")
+        event = await self._event_of(attempt.row, "note")
         await self._post_in_thread(attempt, thread, note_post(event), key=f"note:{event.id}")
 
     async def _reply_status(self, attempt: _Attempt, thread: SlackThread) -> None:
@@ -307,9 +304,7 @@ class SlackDelivery:
         """An SLA alert: in the thread; a breach also to managers and to the owner."""
         row = attempt.row
         esc = await self._escalation(row.escalation_id)
-        event = await threads.load_event(self.db, row.payload.get("event_id", ""))
-        if event is None:
-            raise Park(f"SLA alert {row.payload.get('event_id')} not found")
+        event = await self._event_of(row, "SLA alert")
         target, due = event.data["target"], datetime.fromisoformat(event.data["due_at"])
         breached = event.type == "sla_breached"
         key = f"{row.kind}:{event.id}"
@@ -326,31 +321,34 @@ class SlackDelivery:
         else:
             if not esc.assignee_id:
                 return
-            opened = await self._call("conversations.open", users=esc.assignee_id)
-            channel = str(opened["channel"]["id"])
+            channel = await self._dm(esc.assignee_id)
             post = sla_breach_for_owner(esc, target, due, link)
-        if row.uncertain and await self._find_posted(channel, esc, key) is not None:
-            return
-        await self._post(attempt, channel, post, key=key, thread_ts=None)
+        await self._post_once(attempt, channel, esc, post, key=key)
 
     async def _owner_nudge(self, attempt: _Attempt, thread: SlackThread) -> None:
         """Remind the owner, in a DM, that their customer is waiting; not if the
         escalation changed hands or ended since."""
         row = attempt.row
         esc = await self._escalation(row.escalation_id)
-        event = await threads.load_event(self.db, row.payload.get("event_id", ""))
-        if event is None:
-            raise Park(f"reminder {row.payload.get('event_id')} not found")
+        event = await self._event_of(row, "reminder")
         owner = str(event.data["owner"]["id"])
         if esc.status != Status.taken or esc.assignee_id != owner:
             return
-        opened = await self._call("conversations.open", users=owner)
-        channel, key = str(opened["channel"]["id"]), f"{row.kind}:{event.id}"
-        if row.uncertain and await self._find_posted(channel, esc, key) is not None:
-            return
         waited = timedelta(seconds=event.data["waited_seconds"])
         post = owner_nudge(esc, waited, await self._permalink(thread))
-        await self._post(attempt, channel, post, key=key, thread_ts=None)
+        await self._post_once(
+            attempt, await self._dm(owner), esc, post, key=f"{row.kind}:{event.id}"
+        )
+
+    async def _event_of(self, row: Claimed, what: str) -> Event:
+        event = await threads.load_event(self.db, row.payload.get("event_id", ""))
+        if event is None:
+            raise Park(f"{what} {row.payload.get('event_id')} not found")
+        return event
+
+    async def _dm(self, user: str) -> str:
+        opened = await self._call("conversations.open", users=user)
+        return str(opened["channel"]["id"])
 
     async def _permalink(self, thread: SlackThread) -> str | None:
         try:
@@ -368,6 +366,14 @@ class SlackDelivery:
         return esc
 
     # ---------------------------------------------------------------------- Slack calls
+
+    async def _post_once(
+        self, attempt: _Attempt, channel: str, esc: Escalation, message: CardMessage, *, key: str
+    ) -> None:
+        """A top-level post, unless an attempt whose outcome is unknown already made it."""
+        if attempt.row.uncertain and await self._find_posted(channel, esc, key) is not None:
+            return
+        await self._post(attempt, channel, message, key=key, thread_ts=None)
 
     async def _post_in_thread(
         self, attempt: _Attempt, thread: SlackThread, message: CardMessage, *, key: str
