@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,10 +69,11 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A PostgreSQL database of this run's own, migrated; dropped at the end."""
-    name = f"baton_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """An empty PostgreSQL database of its own, dropped afterwards. Without a server the
+    test is skipped, or fails under ``BATON_REQUIRE_PG=1``."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         run_in_thread(lambda: _admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
@@ -79,12 +81,18 @@ def pg_database() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(f"BATON_REQUIRE_PG=1 but {reason}")
         pytest.skip(reason)
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        run_in_thread(lambda: _migrate(url))
-        yield url
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         run_in_thread(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this run's own, migrated; dropped at the end."""
+    with fresh_pg_database("baton_test") as url:
+        run_in_thread(lambda: _migrate(url))
+        yield url
 
 
 @pytest.fixture(scope="session")

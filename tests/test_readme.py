@@ -17,11 +17,9 @@ are too slow to repeat inside the suite: they are checked to be the demo command
 the command ``.ci/run`` runs, and the demo is run from this environment.
 """
 
-import asyncio
 import json
 import os
 import re
-import secrets
 import shlex
 import signal
 import subprocess
@@ -33,15 +31,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from api.config import parse_config
 from api.settings import Settings
 from bot.standin import BOT_USER, StandIn
-from tests.conftest import PG_URL, REQUIRE_PG
+from tests.conftest import fresh_pg_database
 from tests.processes import BATON, clean_env, free_port, wait_ready
 from tests.receiver import Receiver
 from tests.slack_requests import SlackSigner
@@ -379,33 +375,11 @@ def check_for(command: str) -> Check:
 # ------------------------------------------------------------------------------ fixtures
 
 
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(_dsn(PG_URL), timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def empty_pg() -> Iterator[str]:
     """An empty PostgreSQL database, as a new installation has."""
-    name = f"baton_readme_{secrets.token_hex(6)}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        reason = f"no PostgreSQL at {make_url(PG_URL).render_as_string()}: {exc}"
-        if REQUIRE_PG:
-            pytest.fail(f"BATON_REQUIRE_PG=1 but {reason}")
-        pytest.skip(reason)
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_pg_database("baton_readme") as url:
+        yield url
 
 
 @pytest.fixture
