@@ -2,15 +2,14 @@
 clear error for what it cannot do."""
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.standin import StandIn
-from tests.bot.conftest import running_standin
+from tests.bot.conftest import MANAGERS, running_standin
 from tests.processes import BATON, clean_env
-
-MANAGERS = "C0MANAGERS"
 
 
 def _baton(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -31,9 +30,9 @@ def _baton(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
 
 
 @pytest.fixture
-def standin() -> "StandIn":
-    with running_standin(MANAGERS) as server:
-        yield server  # type: ignore[misc]
+def standin() -> Iterator[StandIn]:
+    with running_standin() as server:
+        yield server
 
 
 def test_dry_run_prints_the_day_in_the_terminal(tmp_path: Path) -> None:

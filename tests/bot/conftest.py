@@ -23,6 +23,7 @@ from tests.slack_requests import SlackRequest, SlackSigner
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0ESCALATE"
+MANAGERS = "C0MANAGERS"
 ANN, BOB, CHI = "U0ANN", "U0BOB", "U0CHI"
 CROWD = [f"U0AGENT{n:02d}" for n in range(20)]
 
@@ -50,9 +51,10 @@ def people() -> dict[str, dict[str, Any]]:
 
 @contextmanager
 def running_standin(*more_channels: str) -> Iterator[StandIn]:
-    """Slack with everyone in the escalation channel, and the bot in ``more_channels``."""
+    """Slack with everyone in the escalation channel, and the bot in the managers' channel
+    and in ``more_channels``."""
     users = people()
-    channels = {CHANNEL: {BOT_USER, *users}, **{c: {BOT_USER} for c in more_channels}}
+    channels = {CHANNEL: {BOT_USER, *users}, **{c: {BOT_USER} for c in (MANAGERS, *more_channels)}}
     server = StandIn(channels=channels, users=users).start()
     try:
         yield server

@@ -5,7 +5,7 @@ the day when the charts extra is installed."""
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -16,21 +16,14 @@ from bot.standin import Fault, StandIn
 from scheduler.jobs import DailyDigest, daily_digest
 from storage import digest_runs
 from storage.clock import ManualClock
-from tests.bot.conftest import SlackEnv, running_slack_env, running_standin
+from tests.bot.conftest import MANAGERS, SlackEnv, running_slack_env
 from tests.conftest import make_settings
 
-MANAGERS = "C0MANAGERS"
 ZONE = "Asia/Ho_Chi_Minh"
 DAY = date(2026, 11, 23)
 BEFORE_NINE = datetime(2026, 11, 24, 1, 59, tzinfo=UTC)  # 08:59 in Ho Chi Minh City
 NINE = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 CONFIG = parse_config({"sla": {"timezone": ZONE}, "digest": {"time": "09:00"}})
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin(MANAGERS) as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ thread (calling the on-call group), to managers and to the owner, however many s
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,21 +18,20 @@ from storage import sla_alerts
 from storage.clock import ManualClock
 from storage.database import Database
 from storage.models import Event
-from tests.bot.conftest import ANN, SlackEnv, eventually, running_slack_env, running_standin
+from tests.bot.conftest import (
+    ANN,
+    MANAGERS,
+    SlackEnv,
+    eventually,
+    running_slack_env,
+)
 from tests.conftest import TEST_SECRET_KEY, _truncate, escalation_body, start_env
 from tests.processes import BATON, clean_env
 
-MANAGERS = "C0MANAGERS"
 SLA = {
     "at_risk": [0.5, 0.9],
     "targets": {"urgent": {"first_take": "10m", "resolution": "1h"}},
 }
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    with running_standin(MANAGERS) as server:
-        yield server
 
 
 @pytest.fixture
