@@ -26,7 +26,7 @@ from slack_sdk.models.views import View
 from blocks.card import PRIORITY_BADGES, SECTION_LIMIT, customer_name, mention, reason_label
 from blocks.ids import Input
 from blocks.ids import View as ViewId
-from blocks.slack_text import ELLIPSIS
+from blocks.slack_text import ELLIPSIS, fitting
 from blocks.thread import fit_escaped, one_line
 from storage.models import Escalation, Priority, Resolution, Status
 
@@ -127,14 +127,9 @@ def close_modal(esc: Escalation, private_metadata: str) -> View:
 
 
 def _suggestions(suggested: Sequence[tuple[str, str]]) -> ContextBlock:
-    names: list[str] = []
-    length = 0
-    for user_id, name in suggested[:SUGGESTED_SHOWN]:
-        who = mention(user_id, name)  # in a modal a mention notifies nobody
-        length += len(who) + 2
-        if length > _CONTEXT_TEXT - 100:
-            break
-        names.append(who)
+    # In a modal a mention notifies nobody.
+    mentions = (mention(user_id, name) for user_id, name in suggested[:SUGGESTED_SHOWN])
+    names = fitting(mentions, _CONTEXT_TEXT - 100)
     text = f"Members of the channel: {', '.join(names)}"
     if len(names) < len(suggested):
         text += f" {ELLIPSIS}and {len(suggested) - len(names):,} more"

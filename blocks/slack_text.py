@@ -6,6 +6,8 @@ is what Slack documents; with it, nothing a customer types can ping a channel or
 link.
 """
 
+from collections.abc import Iterable
+
 ELLIPSIS = "…"
 
 
@@ -37,3 +39,16 @@ def escaped(text: str, limit: int) -> str:
     if amp != -1 and ";" not in body[amp:]:
         body = body[:amp]
     return body + ELLIPSIS
+
+
+def fitting(items: Iterable[str], budget: int, separator: str = ", ") -> list[str]:
+    """The leading items whose joined length (each counted with ``separator``) stays within
+    ``budget``; the caller says how many more there were."""
+    kept: list[str] = []
+    length = 0
+    for item in items:
+        length += len(item) + len(separator)
+        if length > budget:
+            break
+        kept.append(item)
+    return kept

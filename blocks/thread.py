@@ -19,7 +19,7 @@ from blocks.card import (
     reason_label,
     slack_date,
 )
-from blocks.slack_text import ELLIPSIS, escape, escaped
+from blocks.slack_text import ELLIPSIS, escape, escaped, fitting
 from storage.models import Escalation, Event, Message, Role
 
 MESSAGE_BLOCKS = 50
@@ -333,14 +333,7 @@ def _context_section(key: str, value: Any) -> str:
 
 
 def _inline(title: str, words: Sequence[Any]) -> str:
-    shown: list[str] = []
-    length = len(title)
-    for word in words:
-        safe = one_line(str(word), 100)
-        length += len(safe) + 2
-        if length > SECTION_LIMIT - 100:
-            break
-        shown.append(safe)
+    shown = fitting((one_line(str(word), 100) for word in words), SECTION_LIMIT - 100 - len(title))
     text = f"{title}: {', '.join(shown)}"
     if len(shown) < len(words):
         text += f" _{ELLIPSIS}and {len(words) - len(shown):,} more_"
