@@ -215,6 +215,17 @@ async def _analyze(db: Database) -> None:
         await s.execute(text("ANALYZE"))
 
 
+def report(
+    what: str, small: int, large: int, unit: str, at_small: float, at_large: float, places: int = 1
+) -> None:
+    """One line: seconds at the small and the large size, in ms, and their ratio."""
+    print(
+        f"  {what} {small:>9,} {unit} {at_small * 1000:8.{places}f} ms"
+        f"   {large:>9,} {unit} {at_large * 1000:8.{places}f} ms"
+        f"   ratio {at_large / at_small:.2f}"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
@@ -240,22 +251,18 @@ async def main() -> None:
                     await drop(name)
             (small, large), (h_small, h_large) = args.open, args.history
             print(f"{kind}")
-            print(
-                f"  SLA sweep raising {DUE} alerts: {small:>9,} open {sweeps[0][0] * 1000:8.1f} ms"
-                f"   {large:>9,} open {sweeps[1][0] * 1000:8.1f} ms"
-                f"   ratio {sweeps[1][0] / sweeps[0][0]:.2f}"
+            report(
+                f"SLA sweep raising {DUE} alerts:",
+                small,
+                large,
+                "open",
+                *sweeps[0][:1],
+                sweeps[1][0],
             )
-            print(
-                f"  SLA sweep, nothing due:       {small:>9,} open {sweeps[0][1] * 1000:8.2f} ms"
-                f"   {large:>9,} open {sweeps[1][1] * 1000:8.2f} ms"
-                f"   ratio {sweeps[1][1] / sweeps[0][1]:.2f}"
+            report(
+                "SLA sweep, nothing due:      ", small, large, "open", sweeps[0][1], sweeps[1][1], 2
             )
-            small_ms, large_ms = digests[0] * 1000, digests[1] * 1000
-            print(
-                f"  digest of {DAY_VOLUME:,} a day:   {h_small:>9,} hist {small_ms:8.1f} ms"
-                f"   {h_large:>9,} hist {large_ms:8.1f} ms"
-                f"   ratio {digests[1] / digests[0]:.2f}"
-            )
+            report(f"digest of {DAY_VOLUME:,} a day:  ", h_small, h_large, "hist", *digests)
 
 
 if __name__ == "__main__":
