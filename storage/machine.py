@@ -769,15 +769,7 @@ class Machine:
         now: datetime,
         data: dict[str, Any],
     ) -> Event:
-        return Event(
-            id=new_id("evt"),
-            escalation_id=esc.id,
-            type=event_type,
-            actor_id=actor.id if actor else None,
-            actor_name=actor.name if actor else None,
-            data=data,
-            created_at=now,
-        )
+        return Event.of(esc.id, event_type, now, data, (actor.id, actor.name) if actor else None)
 
     async def _customer_text(self, kind: str, esc: Escalation, **variables: Any) -> str:
         """The customer-facing text for ``kind``, in the customer's language."""

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from storage.ids import new_id
 from storage.sla import SlaState, Target, state_of
 from storage.types import UTCDateTime
 
@@ -242,6 +243,27 @@ class Event(SQLModel, table=True):
     actor_name: str | None = None
     data: dict[str, Any] = _json(default_factory=dict)
     created_at: datetime = _utc()
+
+    @classmethod
+    def of(
+        cls,
+        escalation_id: str,
+        event_type: str,
+        now: datetime,
+        data: dict[str, Any],
+        actor: tuple[str, str] | None = None,
+    ) -> "Event":
+        """A new entry of the trail; ``actor`` is (id, name), None for Baton itself."""
+        actor_id, actor_name = actor if actor else (None, None)
+        return cls(
+            id=new_id("evt"),
+            escalation_id=escalation_id,
+            type=event_type,
+            actor_id=actor_id,
+            actor_name=actor_name,
+            data=data,
+            created_at=now,
+        )
 
 
 class OutboxRow(SQLModel, table=True):

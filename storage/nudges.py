@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from storage.database import Database
-from storage.ids import new_id
 from storage.models import Escalation, Event, Status
 from storage.outbox import SlackEffect, slack_row
 
@@ -61,17 +60,12 @@ async def _nudge(db: Database, esc: Escalation, now: datetime) -> Nudge | None:
         if claimed.rowcount != 1:
             return None  # another sweeper nudged, or the owner replied or changed
         waited = (now - esc.awaiting_owner_since).total_seconds()
-        event = Event(
-            id=new_id("evt"),
-            escalation_id=esc.id,
-            type="owner_nudged",
-            data={
-                "owner": {"id": esc.assignee_id, "name": esc.assignee_name},
-                "waiting_since": esc.awaiting_owner_since.isoformat(),
-                "waited_seconds": round(waited),
-            },
-            created_at=now,
-        )
+        data = {
+            "owner": {"id": esc.assignee_id, "name": esc.assignee_name},
+            "waiting_since": esc.awaiting_owner_since.isoformat(),
+            "waited_seconds": round(waited),
+        }
+        event = Event.of(esc.id, "owner_nudged", now, data)
         s.add(event)
         s.add(slack_row(esc, SlackEffect.OWNER_NUDGE, now, event_id=event.id))
     return Nudge(esc.id, esc.assignee_id, esc.awaiting_owner_since)

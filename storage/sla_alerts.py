@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
-from storage.ids import new_id
 from storage.models import Escalation, Event
 from storage.outbox import SlackEffect, slack_row
 from storage.sla import BREACHED, SlaPolicy, Target
@@ -96,13 +95,7 @@ async def _advance(db: Database, policy: SlaPolicy, esc: Escalation, now: dateti
 def _record(s: AsyncSession, esc: Escalation, alert: Alert, now: datetime) -> None:
     kind = "sla_breached" if alert.breached else "sla_at_risk"
     data = {"target": str(alert.target), "level": alert.level, "due_at": alert.due_at.isoformat()}
-    event = Event(
-        id=new_id("evt"),
-        escalation_id=esc.id,
-        type=kind,
-        data=data,
-        created_at=now,
-    )
+    event = Event.of(esc.id, kind, now, data)
     s.add(event)
     s.add(slack_row(esc, SlackEffect.SLA_ALERT, now, event_id=event.id))
     if alert.breached:
