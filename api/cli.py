@@ -341,7 +341,7 @@ def demo(
         run_demo(options, out)
     except DemoFailed as exc:
         raise _fail(str(exc)) from None
-    except (ConfigError, RuntimeError, OSError) as exc:
+    except (RuntimeError, SealError, OSError) as exc:
         raise _fail(f"the demo could not start: {exc}") from None
 
 

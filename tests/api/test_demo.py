@@ -102,3 +102,13 @@ def test_step_mode_waits_for_enter_between_steps(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for number, step in enumerate(STEPS[1:], start=2):
         assert f"Press Enter for step {number}: {step.split('. ', 1)[1]}" in result.stdout
+
+
+def test_a_malformed_secret_key_stops_the_demo_with_a_message(tmp_path: Path) -> None:
+    result = demo(tmp_path, "--db", "kept.db", env=clean_env(BATON_SECRET_KEY="notakey"))
+    assert result.returncode == 1
+    assert "error:" in result.stderr
+    assert "the secret key must be 32 url-safe base64-encoded bytes" in " ".join(
+        result.stderr.split()
+    )
+    assert "Traceback" not in result.stderr
