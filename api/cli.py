@@ -381,17 +381,7 @@ def _services() -> "Services":
         services = build_services(settings)
     except (ConfigError, RuntimeError, SealError) as exc:
         raise _fail(str(exc)) from None
-    secrets = [
-        s.get_secret_value()
-        for s in (
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.secret_key,
-        )
-        if s is not None
-    ]
-    configure_logging(settings.log_level, secrets)
+    configure_logging(settings.log_level, settings.secret_values())
     return services
 
 

@@ -18,9 +18,9 @@ from sqlalchemy.engine import make_url
 from api.block_preview import builder_link, render_message
 from api.demo_platform import Fault, PlatformTimeout, Received
 from api.demo_slack import SlackRequestFailed
-from api.demo_stack import AGENT, AGENT_NAME, CHANNEL, DemoStack, running_stack
+from api.demo_stack import AGENT, AGENT_NAME, CHANNEL, NAMES, DemoStack, running_stack
 from blocks.ids import Action
-from bot.delivery import REACTIONS
+from bot.delivery import METADATA_TYPE, REACTIONS
 from bot.standin import StoredMessage
 
 T = TypeVar("T")
@@ -208,7 +208,7 @@ class _Tour:
 
     def _show(self, message: StoredMessage, kind: str) -> None:
         title = f"#{CHANNEL} · {kind}"
-        self.console.print(render_message(message.blocks, message.text, title, self.stack.names()))
+        self.console.print(render_message(message.blocks, message.text, title, NAMES))
         self.console.print(
             f"   Block Kit Builder: {builder_link(message.blocks)}",
             soft_wrap=True,
@@ -243,9 +243,15 @@ class _Tour:
         return found
 
     def _card(self, esc_id: str) -> StoredMessage | None:
+        """The card Baton posted for ``esc_id``, known as delivery knows it: by its metadata."""
         for message in self.stack.slack.top_level(CHANNEL):
-            payload = (message.metadata or {}).get("event_payload") or {}
-            if payload.get("escalation_id") == esc_id:
+            metadata = message.metadata or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == METADATA_TYPE
+                and payload.get("escalation_id") == esc_id
+                and payload.get("key") == "card"
+            ):
                 return message
         return None
 

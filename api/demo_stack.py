@@ -28,6 +28,7 @@ from storage.platforms import NewPlatform, PlatformExists, add_platform
 CHANNEL = "C0SUPPORT"
 AGENT, AGENT_NAME = "U0MINH", "Minh"
 PLATFORM_NAME = "demo-platform"
+NAMES = {AGENT: AGENT_NAME, BOT_USER: "baton"}  # Slack user ids and the names shown for them
 
 
 @dataclass
@@ -39,10 +40,6 @@ class DemoStack:
     baton: LoopbackServer
     api: httpx.Client  # as the platform, with its API key
     people: SlackPeople
-
-    def names(self) -> dict[str, str]:
-        """Slack user ids and the names shown for them."""
-        return {AGENT: AGENT_NAME, BOT_USER: "baton"}
 
 
 def database_url_for(db: str | None, workdir: Path) -> str:
@@ -69,7 +66,7 @@ def running_stack(db: str | None, fault: Fault = Fault.none) -> Iterator[DemoSta
         platform = DemoPlatform(fault).start()
         parts.callback(platform.stop)
         settings = _settings(url, slack, temporary=db is None)
-        configure_logging(settings.log_level, _secrets(settings))
+        configure_logging(settings.log_level, settings.secret_values())
         registered = asyncio.run(_register(settings, platform.callback_url))
         platform.secret = registered.webhook_secret
         services = build_services(settings, Config())
@@ -77,7 +74,9 @@ def running_stack(db: str | None, fault: Fault = Fault.none) -> Iterator[DemoSta
         # The stand-in has no rate limit; Slack's one-post-per-second pace would only slow
         # the demo down.
         services.slack = replace(services.slack, post_interval=0.0)
-        baton = LoopbackServer(create_app(services=services, run_scheduler=False), "baton")
+        baton = LoopbackServer(
+            create_app(services=services, migrate=False, run_scheduler=False), "baton"
+        )
         baton.start()
         parts.callback(baton.stop)
         api = httpx.Client(
@@ -112,11 +111,6 @@ def _settings(url: str, slack: StandIn, *, temporary: bool) -> Settings:
     if temporary:
         values["secret_key"] = None  # a key file beside the temporary database
     return Settings(**values)
-
-
-def _secrets(settings: Settings) -> list[str]:
-    found = (settings.slack_bot_token, settings.slack_signing_secret, settings.secret_key)
-    return [s.get_secret_value() for s in found if s is not None]
 
 
 async def _register(settings: Settings, callback_url: str) -> NewPlatform:

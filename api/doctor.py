@@ -41,14 +41,15 @@ async def examine() -> list[Finding]:
     return found
 
 
-def config_check(settings: Settings) -> tuple[Finding, Config | None]:
+def config_check(settings: Settings) -> tuple[Finding, Config]:
+    """The configuration file's finding, and the configuration (the defaults when it fails)."""
     if settings.config_path is None:
         return ok("configuration file", "BATON_CONFIG not set: the defaults apply"), Config()
     try:
         config = settings.load_config()
     except ConfigError as exc:
         fix = f"correct {settings.config_path} where the message points (README: Configuration)"
-        return failed("configuration file", str(exc), fix), None
+        return failed("configuration file", str(exc), fix), Config()
     return ok("configuration file", f"{settings.config_path} parses"), config
 
 
@@ -92,8 +93,8 @@ def secret_key_check(settings: Settings, platforms: list[Platform]) -> Finding:
     if settings.secret_key is not None:
         key, source = settings.secret_key.get_secret_value(), "BATON_SECRET_KEY"
     else:
-        path = settings.sqlite_path
-        if path is None:
+        key_file = settings.key_file
+        if key_file is None:
             return failed(
                 name,
                 "BATON_SECRET_KEY is not set",
@@ -101,7 +102,6 @@ def secret_key_check(settings: Settings, platforms: list[Platform]) -> Finding:
                 "`python -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32))"
                 ".decode())'`",
             )
-        key_file = path.with_name(path.name + ".key")  # as Settings.secret_box() keeps it
         if not key_file.exists():
             if platforms:
                 return failed(

@@ -18,14 +18,17 @@ from bot.manifest import bot_scopes
 
 TIMEOUT = 10
 REINSTALL = "then reinstall the app to the workspace (OAuth & Permissions → Reinstall)"
+TOKEN_GONE = (
+    "the app was uninstalled or its token revoked: install it again "
+    "(OAuth & Permissions → Install to Workspace) and copy the new token"
+)
+ESCALATION_ROLE = "escalation channel"
 TOKEN_FIXES = {
     "invalid_auth": "copy the Bot User OAuth Token (xoxb-…) from your app's OAuth & "
     "Permissions page into SLACK_BOT_TOKEN",
     "not_authed": "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…)",
-    "token_revoked": "the app was uninstalled or its token revoked: install it again "
-    "(OAuth & Permissions → Install to Workspace) and copy the new token",
-    "account_inactive": "the app was uninstalled or its token revoked: install it again "
-    "(OAuth & Permissions → Install to Workspace) and copy the new token",
+    "token_revoked": TOKEN_GONE,
+    "account_inactive": TOKEN_GONE,
     "token_expired": "token rotation is on and this token expired: turn rotation off in the "
     "app's OAuth settings (Baton does not refresh tokens), reinstall, copy the new token",
 }
@@ -38,7 +41,7 @@ class SlackAnswer:
     unreachable: bool = False
 
 
-async def slack_findings(settings: Settings, config: Config | None) -> list[Finding]:
+async def slack_findings(settings: Settings, config: Config) -> list[Finding]:
     found = [signing_secret_check(settings)]
     token = settings.slack_bot_token
     if token is None:
@@ -46,30 +49,17 @@ async def slack_findings(settings: Settings, config: Config | None) -> list[Find
             "create the Slack app from the manifest (`baton manifest --url https://…`), "
             "install it, and set SLACK_BOT_TOKEN to its Bot User OAuth Token (xoxb-…)"
         )
-        return [
-            failed("Slack token", "SLACK_BOT_TOKEN is not set", fix),
-            *found,
-            skipped("Slack scopes", "no token"),
-            skipped("channels", "no token"),
-        ]
+        missing = failed("Slack token", "SLACK_BOT_TOKEN is not set", fix)
+        return _without_token(missing, found, "no token")
     value = token.get_secret_value()
     if not value.startswith("xoxb-"):
         fix = "use the Bot User OAuth Token (xoxb-…), not a user (xoxp-) or app-level (xapp-) one"
-        return [
-            failed("Slack token", "SLACK_BOT_TOKEN is not a bot token", fix),
-            *found,
-            skipped("Slack scopes", "no bot token"),
-            skipped("channels", "no bot token"),
-        ]
+        refused = failed("Slack token", "SLACK_BOT_TOKEN is not a bot token", fix)
+        return _without_token(refused, found, "no bot token")
     client = AsyncWebClient(token=value, base_url=settings.slack_api_url, timeout=TIMEOUT)
     auth = await ask(client.auth_test())
     if auth.response is None:
-        return [
-            _token_failure(auth, settings),
-            *found,
-            skipped("Slack scopes", "the token was not accepted"),
-            skipped("channels", "the token was not accepted"),
-        ]
+        return _without_token(_token_failure(auth, settings), found, "the token was not accepted")
     bot_name = str(auth.response.get("user") or "baton")
     team = auth.response.get("team") or auth.response.get("team_id")
     found.insert(0, ok("Slack token", f"valid: bot @{bot_name} in workspace {team}"))
@@ -77,6 +67,12 @@ async def slack_findings(settings: Settings, config: Config | None) -> list[Find
     found += await app_token_findings(settings)
     found += await channel_findings(client, settings, config, bot_name)
     return found
+
+
+def _without_token(token: Finding, found: list[Finding], why: str) -> list[Finding]:
+    """The token's failure first, then what was found without it; the checks that need a
+    token are skipped for ``why``."""
+    return [token, *found, skipped("Slack scopes", why), skipped("channels", why)]
 
 
 async def ask(call: Awaitable[AsyncSlackResponse]) -> SlackAnswer:
@@ -106,7 +102,8 @@ def scope_check(auth: AsyncSlackResponse) -> Finding:
     if granted_header is None:
         return skipped("Slack scopes", "Slack did not say which scopes the token has")
     granted = {s.strip() for s in granted_header.split(",") if s.strip()}
-    missing = [scope for scope in bot_scopes() if scope not in granted]
+    wanted = bot_scopes()
+    missing = [scope for scope in wanted if scope not in granted]
     if missing:
         return failed(
             "Slack scopes",
@@ -114,7 +111,7 @@ def scope_check(auth: AsyncSlackResponse) -> Finding:
             f"add {', '.join(missing)} under OAuth & Permissions → Bot Token Scopes (or "
             f"recreate the app from `baton manifest`), {REINSTALL}",
         )
-    return ok("Slack scopes", f"all {len(bot_scopes())} the manifest asks for")
+    return ok("Slack scopes", f"all {len(wanted)} the manifest asks for")
 
 
 def signing_secret_check(settings: Settings) -> Finding:
@@ -149,15 +146,15 @@ async def app_token_findings(settings: Settings) -> list[Finding]:
     return [ok("Socket Mode token", "valid: Baton connects to Slack over Socket Mode")]
 
 
-def configured_channels(settings: Settings, config: Config | None) -> dict[str, list[str]]:
-    """Every channel Baton posts to, with what it is used for."""
+def configured_channels(settings: Settings, config: Config) -> dict[str, list[str]]:
+    """Every channel Baton posts to, with what it is used for (the environment wins over the
+    configuration file)."""
     roles: dict[str, list[str]] = {}
-    slack = config.slack if config is not None else None
-    escalation = settings.escalation_channel or (slack.escalation_channel if slack else None)
-    managers = settings.managers_channel or (slack.managers_channel if slack else None)
+    escalation = settings.escalation_channel or config.slack.escalation_channel
+    managers = settings.managers_channel or config.slack.managers_channel
     if escalation:
-        roles.setdefault(escalation, []).append("escalation channel")
-    for number, rule in enumerate(config.routing if config is not None else [], start=1):
+        roles.setdefault(escalation, []).append(ESCALATION_ROLE)
+    for number, rule in enumerate(config.routing, start=1):
         roles.setdefault(rule.slack_channel, []).append(f"routing rule {number}")
     if managers:
         roles.setdefault(managers, []).append("managers channel")
@@ -165,10 +162,11 @@ def configured_channels(settings: Settings, config: Config | None) -> dict[str, 
 
 
 async def channel_findings(
-    client: AsyncWebClient, settings: Settings, config: Config | None, bot_name: str
+    client: AsyncWebClient, settings: Settings, config: Config, bot_name: str
 ) -> list[Finding]:
     found = []
-    if not (settings.escalation_channel or (config and config.slack.escalation_channel)):
+    channels = configured_channels(settings, config)
+    if not any(ESCALATION_ROLE in roles for roles in channels.values()):
         found.append(
             failed(
                 "escalation channel",
@@ -177,7 +175,7 @@ async def channel_findings(
                 "id, C… (channel details → About, at the bottom)",
             )
         )
-    for channel, roles in configured_channels(settings, config).items():
+    for channel, roles in channels.items():
         answer = await ask(client.conversations_info(channel=channel))
         found.append(_membership(channel, roles, answer, bot_name))
     return found

@@ -47,15 +47,32 @@ class Settings(BaseSettings):
             return None
         return Path(url.database)
 
+    @property
+    def key_file(self) -> Path | None:
+        """Where the key sealing stored secrets is kept when ``BATON_SECRET_KEY`` is not set:
+        beside the embedded SQLite database (None on any other database)."""
+        path = self.sqlite_path
+        return None if path is None else path.with_name(path.name + ".key")
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for logging to mask."""
+        held = (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.secret_key,
+        )
+        return [s.get_secret_value() for s in held if s is not None]
+
     def secret_box(self) -> SecretBox:
         """The key that seals stored secrets: ``BATON_SECRET_KEY``, or on the embedded SQLite
         default a key file created beside the database."""
         if self.secret_key is not None:
             return SecretBox(self.secret_key.get_secret_value())
-        path = self.sqlite_path
-        if path is None:
+        key_file = self.key_file
+        if key_file is None:
             raise RuntimeError(
                 "BATON_SECRET_KEY is required with this database: every replica must share "
                 "the key that seals webhook secrets (see README, Configuration)"
             )
-        return SecretBox(load_or_create_key_file(path.with_name(path.name + ".key")))
+        return SecretBox(load_or_create_key_file(key_file))

@@ -3,6 +3,7 @@ sound installation, and each broken part named with its fix."""
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def finding(output: str, check: str) -> str:
     raise AssertionError(f"no line for {check!r} in:\n{output}")
 
 
+@contextmanager
 def running(standin: StandIn) -> Iterator[StandIn]:
     standin.start()
     try:
@@ -50,7 +52,8 @@ def running(standin: StandIn) -> Iterator[StandIn]:
 
 @pytest.fixture
 def slack() -> Iterator[StandIn]:
-    yield from running(StandIn(channels={CHANNEL: {BOT_USER}, MANAGERS: {BOT_USER}}))
+    with running(StandIn(channels={CHANNEL: {BOT_USER}, MANAGERS: {BOT_USER}})) as standin:
+        yield standin
 
 
 def slack_env(slack: StandIn, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -123,7 +126,7 @@ def test_a_user_token_is_not_a_bot_token(slack: StandIn, tmp_path: Path) -> None
 
 def test_a_missing_scope_is_named_with_its_fix(tmp_path: Path) -> None:
     granted = [s for s in bot_scopes() if s != "reactions:write"]
-    for slack in running(StandIn(channels={CHANNEL: {BOT_USER}}, scopes=granted)):
+    with running(StandIn(channels={CHANNEL: {BOT_USER}}, scopes=granted)) as slack:
         env = slack_env(slack, tmp_path, BATON_MANAGERS_CHANNEL="")
         install(env, tmp_path)
         result = doctor(env, tmp_path)
@@ -137,7 +140,7 @@ def test_a_missing_scope_is_named_with_its_fix(tmp_path: Path) -> None:
 
 
 def test_a_channel_the_bot_is_not_in_is_named_with_its_fix(tmp_path: Path) -> None:
-    for slack in running(StandIn(channels={CHANNEL: {BOT_USER}, MANAGERS: {"U0ANN"}})):
+    with running(StandIn(channels={CHANNEL: {BOT_USER}, MANAGERS: {"U0ANN"}})) as slack:
         env = slack_env(slack, tmp_path)
         install(env, tmp_path)
         result = doctor(env, tmp_path)
