@@ -3,19 +3,18 @@ with the standardwebhooks package, as a platform would. Its answers can be scrip
 
 import asyncio
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from api.loopback import LoopbackServer
 
 
 @dataclass
@@ -23,7 +22,6 @@ class Received:
     webhook_id: str
     body: dict[str, Any]
     verified: bool
-    at: float
 
 
 @dataclass
@@ -34,16 +32,15 @@ class Receiver:
     answer: Callable[[str, int], int | float] = lambda _id, _n: 200
     received: list[Received] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
-    port: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        app = Starlette(routes=[Route("/baton/events", self._handle, methods=["POST"])])
+        self._server = LoopbackServer(app, "receiver", lifespan="off")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/baton/events"
+        return f"{self._server.base_url}/baton/events"
 
     def delivered(self) -> list[Received]:
         """Accepted (2xx) deliveries, in arrival order."""
@@ -73,29 +70,12 @@ class Receiver:
             answer = 401
         if 200 <= answer < 300:
             with self._lock:
-                self.received.append(Received(webhook_id, json.loads(raw), verified, time.time()))
+                self.received.append(Received(webhook_id, json.loads(raw), verified))
         return Response(status_code=answer)
 
     def start(self) -> "Receiver":
-        app = Starlette(routes=[Route("/baton/events", self._handle, methods=["POST"])])
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("receiver did not start")
-            time.sleep(0.01)
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._server.stop()
