@@ -27,6 +27,7 @@ from blocks.card import PRIORITY_BADGES
 from blocks.ids import Action
 from blocks.ids import Block as BlockId
 from blocks.queue_entry import Entry, entry_blocks
+from blocks.slack_text import plain, truncate
 from blocks.thread import one_line
 from storage.models import Priority
 
@@ -57,7 +58,12 @@ class HomeContent:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // ENTRIES_PER_PAGE))
+        return page_count(self.total)
+
+
+def page_count(total: int) -> int:
+    """How many pages ``total`` entries fill; an empty list is one page."""
+    return max(1, -(-total // ENTRIES_PER_PAGE))
 
 
 def _option(value: str, label: str) -> Option:
@@ -75,7 +81,7 @@ def _filters(content: HomeContent) -> ActionsBlock:
     if content.channel and content.channel not in known:
         known = [content.channel, *known[: MAX_CHANNEL_OPTIONS - 1]]
     channels = [_option(ALL, "All channels")] + [
-        _option(c[:150], one_line(c, 75) or c[:75]) for c in known
+        _option(c[:150], truncate(plain(" ".join(c.split())), 75) or c[:75]) for c in known
     ]
     chosen_channel = next((o for o in channels if o.value == (content.channel or ALL)), channels[0])
     return ActionsBlock(

@@ -7,13 +7,19 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, SectionBlock
 
-from blocks.card import PRIORITY_BADGES, SECTION_LIMIT, SLA_STATES, customer_name, mention
+from blocks.card import (
+    PRIORITY_BADGES,
+    SECTION_LIMIT,
+    SLA_STATES,
+    customer_name,
+    mention,
+    slack_date,
+)
 from blocks.card import reason_label as card_reason_label
 from blocks.ids import Action
 from blocks.thread import fit_escaped, one_line
 from storage.models import Escalation, Message, Role, Status
 
-BLOCKS_PER_ENTRY = 2
 SNIPPET_LIMIT = 300
 URL_LIMIT = 3000
 
@@ -32,7 +38,7 @@ def thread_link(workspace_url: str, channel: str, ts: str) -> str:
 
 def waited(since: datetime) -> str:
     """ "3 minutes ago" in the reader's Slack, kept current by Slack itself."""
-    return f"<!date^{int(since.timestamp())}^{{ago}}|since {since:%Y-%m-%d %H:%M} UTC>"
+    return slack_date(since, "{ago}")
 
 
 def sla_now(esc: Escalation) -> str | None:

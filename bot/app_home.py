@@ -12,8 +12,8 @@ publishing for its Retry-After. A Home is published only when what it shows chan
 import asyncio
 import contextlib
 import logging
-import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,11 +22,12 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
-from blocks.home import ENTRIES_PER_PAGE, HomeContent, home_view, view_hash
+from blocks.home import ENTRIES_PER_PAGE, HomeContent, home_view, page_count, view_hash
 from blocks.queue_entry import Entry
 from bot.links import ThreadLinks
 from storage import homes, queue
 from storage.database import Database
+from storage.homes import UNSET, Unset
 from storage.models import SlackHome
 from storage.queue import GROUPS, QueueFilter
 
@@ -74,6 +75,7 @@ class AppHomes:
                 return 0
             mark = await homes.change_mark(self.db)
             open_since = self.db.clock.now() - self.pace.open_for
+            channels: list[str] | None = None  # read once per round, when a Home is claimed
             for home in await homes.due(
                 self.db, mark, open_since=open_since, limit=self.pace.batch
             ):
@@ -82,7 +84,11 @@ class AppHomes:
                 )
                 until = self.db.clock.now() + timedelta(seconds=self.pace.interval)
                 claimed = await homes.claim(self.db, home.user_id, until)
-                if claimed is not None and await self._publish(claimed, changed=changed):
+                if claimed is None:
+                    continue
+                if channels is None:
+                    channels = await queue.customer_channels(self.db)
+                if await self._publish(claimed, changed=changed, mark=mark, channels=channels):
                     published += 1
         return published
 
@@ -100,16 +106,15 @@ class AppHomes:
 
     # -- rendering and publishing ---------------------------------------------------------
 
-    async def render(self, home: SlackHome) -> View:
+    async def render(self, home: SlackHome, channels: Sequence[str] | None = None) -> View:
+        """``home``'s view; ``channels`` (for the channel filter) are read when not given."""
         f = QueueFilter(home.priority, home.channel)
         totals = await queue.counts(self.db, home.user_id, f)
-        last_page = max(0, math.ceil(totals.total / ENTRIES_PER_PAGE) - 1)
-        page = min(home.page, last_page)
+        page = min(home.page, page_count(totals.total) - 1)
         rows = await queue.page(
             self.db,
             home.user_id,
             f,
-            totals,
             offset=page * ENTRIES_PER_PAGE,
             limit=ENTRIES_PER_PAGE,
         )
@@ -120,13 +125,24 @@ class AppHomes:
             page=page,
             priority=home.priority,
             channel=home.channel,
-            channels=await queue.customer_channels(self.db),
+            channels=await queue.customer_channels(self.db) if channels is None else channels,
         )
         return home_view(content)
 
-    async def _publish(self, home: SlackHome, *, changed: bool, force: bool = False) -> bool:
-        mark = await homes.change_mark(self.db)  # read before rendering: changes after it show next
-        view = await self.render(home)
+    async def _publish(
+        self,
+        home: SlackHome,
+        *,
+        changed: bool,
+        force: bool = False,
+        mark: datetime | Unset | None = UNSET,
+        channels: Sequence[str] | None = None,
+    ) -> bool:
+        """``mark`` is the change mark read before rendering (changes after it show next):
+        the refresher's round passes its own, a user's click reads it here."""
+        if mark is UNSET:
+            mark = await homes.change_mark(self.db)
+        view = await self.render(home, channels)
         digest = view_hash(view)
         settle = self._later(self.pace.settle) if changed else None
         if digest == home.view_hash and not force:
@@ -136,7 +152,6 @@ class AppHomes:
                 view_hash=digest,
                 seen_through=mark,
                 settle_at=settle,
-                published=False,
             )
             return False
         await self._wait_for_slot()
@@ -152,16 +167,12 @@ class AppHomes:
             # Not getting better by itself (the Home tab is off, the user is gone): say so
             # once, and mark it seen so it is not retried on every change.
             log.warning("slack: views.publish for %s: %s", home.user_id, exc.response.get("error"))
-            await homes.shown(
-                self.db, home, view_hash=digest, seen_through=mark, settle_at=None, published=False
-            )
+            await homes.shown(self.db, home, view_hash=digest, seen_through=mark, settle_at=None)
             return False
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack: views.publish for %s failed: %s", home.user_id, exc)
             return False  # still stale: the next round after the throttle tries again
-        await homes.shown(
-            self.db, home, view_hash=digest, seen_through=mark, settle_at=settle, published=True
-        )
+        await homes.shown(self.db, home, view_hash=digest, seen_through=mark, settle_at=settle)
         return True
 
     async def _wait_for_slot(self) -> None:

@@ -10,11 +10,11 @@ import logging
 from datetime import date
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.charts import day_chart
 from blocks.digest import digest_message, title
+from bot.links import ThreadLinks
 from storage.database import Database
 from storage.digest import Day, Digest, compute
 
@@ -28,6 +28,7 @@ class DigestPoster:
     def __init__(self, db: Database, client: AsyncWebClient, channel: str, timezone: str) -> None:
         self.db, self.client = db, client
         self.channel, self.timezone = channel, timezone
+        self.links = ThreadLinks(db, client)
 
     async def digest(self, day: date) -> Digest:
         return await compute(self.db, Day.of(day, self.timezone))
@@ -59,17 +60,15 @@ class DigestPoster:
         return ts
 
     async def _links(self, digest: Digest) -> dict[str, str]:
+        """The waiting escalations' cards, built from the workspace's URL (no call per link)."""
         links = {}
         for waiting in digest.waiting:
             if waiting.slack_channel is None or waiting.slack_ts is None:
                 continue
-            try:
-                response = await self.client.chat_getPermalink(
-                    channel=waiting.slack_channel, message_ts=waiting.slack_ts
-                )
-            except SlackApiError:  # a card deleted since: listed without its link
-                continue
-            links[waiting.escalation_id] = str(response["permalink"])
+            link = await self.links.link(waiting.slack_channel, waiting.slack_ts)
+            if link is None:  # auth.test failed: listed without links
+                break
+            links[waiting.escalation_id] = link
         return links
 
     async def _attach_chart(self, digest: Digest, ts: str) -> None:

@@ -12,6 +12,7 @@ publishes it, at most once per interval, and a 429's Retry-After holds it the sa
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from enum import Enum
 
 from sqlalchemy import func, or_, select, text, update
 
@@ -41,22 +42,45 @@ async def load(db: Database, user_id: str) -> SlackHome | None:
         return await s.get(SlackHome, user_id)
 
 
+class Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET  # a filter left as it is (None means "all")
+
+
 async def choose(
-    db: Database, user_id: str, *, priority: str | None, channel: str | None
+    db: Database,
+    user_id: str,
+    *,
+    priority: str | Unset | None = UNSET,
+    channel: str | Unset | None = UNSET,
 ) -> SlackHome:
-    """New filters (None is "all"); the list starts again at its first page."""
-    await opened(db, user_id)
-    return await _set(db, user_id, priority=priority, channel=channel, page=0)
+    """New filters (None is "all", UNSET keeps the current one); the list starts again at its
+    first page."""
+    values: dict[str, object] = {"page": 0}
+    if priority is not UNSET:
+        values["priority"] = priority
+    if channel is not UNSET:
+        values["channel"] = channel
+    return await _set(db, user_id, **values)
 
 
 async def turn_to(db: Database, user_id: str, page: int) -> SlackHome:
-    await opened(db, user_id)
     return await _set(db, user_id, page=max(0, page))
 
 
 async def _set(db: Database, user_id: str, **values: object) -> SlackHome:
+    """Change what ``user_id``'s Home shows; they are looking at it now. One upsert, so a
+    Home not stored yet starts with these values and the other filters as "all"."""
+    now = db.clock.now()
+    stmt = (
+        db.insert(SlackHome)
+        .values(user_id=user_id, opened_at=now, **{"page": 0, **values})
+        .on_conflict_do_update(index_elements=["user_id"], set_={**values, "opened_at": now})
+    )
     async with db.write(notify=False) as s:
-        await s.execute(update(SlackHome).where(SlackHome.user_id == user_id).values(**values))
+        await s.execute(stmt)
         home = await s.get(SlackHome, user_id, populate_existing=True)
     assert home is not None
     return home
@@ -115,7 +139,6 @@ async def shown(
     view_hash: str,
     seen_through: datetime | None,
     settle_at: datetime | None,
-    published: bool,
 ) -> None:
     """What the Home now shows, and which escalation changes that covers. If the user
     changed a filter or the page while it was rendered, what was published may be stale:
@@ -125,8 +148,6 @@ async def shown(
         "seen_through": seen_through,
         "settle_at": settle_at,
     }
-    if published:
-        values["published_at"] = db.clock.now()
     unchanged = (
         SlackHome.user_id == rendered.user_id,
         SlackHome.priority.is_not_distinct_from(rendered.priority),

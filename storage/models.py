@@ -390,7 +390,6 @@ class SlackHome(SQLModel, table=True):
     seen_through: datetime | None = _utc(default=None)  # escalation changes it reflects
     settle_at: datetime | None = _utc(default=None)  # look once more then (late commits)
     next_publish_at: datetime | None = _utc(default=None, index=True)  # throttle, Retry-After
-    published_at: datetime | None = _utc(default=None)
 
 
 # What the App Home's refresher watches: the latest change to any escalation.

@@ -9,6 +9,7 @@ from sqlalchemy import Select, exists, or_, select
 from storage.database import Database
 from storage.errors import NotFound
 from storage.models import ACTIVE_STATUSES, Escalation, Event, Message
+from storage.search import like_pattern
 
 ACTIVE = "active"
 
@@ -47,11 +48,6 @@ def decode_cursor(cursor: str) -> str:
     return decoded
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _filtered(scope: str | None, f: EscalationFilter) -> Select[tuple[Escalation]]:
     stmt = select(Escalation)
     if scope is not None:
@@ -69,7 +65,7 @@ def _filtered(scope: str | None, f: EscalationFilter) -> Select[tuple[Escalation
     if f.conversation_id is not None:
         stmt = stmt.where(Escalation.conversation_id == f.conversation_id)
     if f.q:
-        pattern = _like(f.q)
+        pattern = like_pattern(f.q)
         in_messages = exists().where(
             Message.escalation_id == Escalation.id,
             Message.content.ilike(pattern, escape="\\"),

@@ -5,14 +5,13 @@ same filters (priority, customer channel) apply to all three. The App Home pages
 the groups one after another; the slash command reads a group at a time.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from storage.database import Database
-from storage.models import ACTIVE_STATUSES, Escalation, SlackThread, Status
+from storage.models import ACTIVE_STATUSES, Escalation, Status
 
 
 class Group(StrEnum):
@@ -62,16 +61,21 @@ def _filtered(f: QueueFilter) -> list[ColumnElement[bool]]:
     return where
 
 
+def _group_rank(user_id: str) -> ColumnElement[int]:
+    """Each active escalation's group, as its index in ``GROUPS`` (the order they are read in)."""
+    return case(
+        (_in_group(Group.mine, user_id), GROUPS.index(Group.mine)),
+        (_in_group(Group.waiting, user_id), GROUPS.index(Group.waiting)),
+        else_=GROUPS.index(Group.teammates),
+    )
+
+
 async def counts(db: Database, user_id: str, f: QueueFilter) -> Counts:
-    group = case(
-        (_in_group(Group.mine, user_id), Group.mine.value),
-        (_in_group(Group.waiting, user_id), Group.waiting.value),
-        else_=Group.teammates.value,
-    ).label("grp")
+    group = _group_rank(user_id).label("grp")
     stmt = select(group, func.count()).where(*_filtered(f)).group_by(group)
     async with db.read() as s:
-        found = {str(name): int(n) for name, n in (await s.execute(stmt)).all()}
-    return Counts(**{g.value: found.get(g.value, 0) for g in GROUPS})
+        found = {GROUPS[int(rank)]: int(n) for rank, n in (await s.execute(stmt)).all()}
+    return Counts(**{g.value: found.get(g, 0) for g in GROUPS})
 
 
 async def in_group(
@@ -89,19 +93,19 @@ async def in_group(
 
 
 async def page(
-    db: Database, user_id: str, f: QueueFilter, totals: Counts, *, offset: int, limit: int
+    db: Database, user_id: str, f: QueueFilter, *, offset: int, limit: int
 ) -> list[tuple[Group, Escalation]]:
     """Entries ``offset`` to ``offset + limit`` of the three groups read one after another."""
-    found: list[tuple[Group, Escalation]] = []
-    start = 0
-    for group in GROUPS:
-        size = totals.of(group)
-        lo, hi = max(offset, start), min(offset + limit, start + size)
-        if lo < hi:
-            rows = await in_group(db, user_id, group, f, offset=lo - start, limit=hi - lo)
-            found += [(group, esc) for esc in rows]
-        start += size
-    return found
+    rank = _group_rank(user_id).label("grp")
+    stmt = (
+        select(rank, Escalation)
+        .where(*_filtered(f))
+        .order_by(rank, Escalation.created_at, Escalation.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    async with db.read() as s:
+        return [(GROUPS[int(r)], esc) for r, esc in (await s.execute(stmt)).all()]
 
 
 async def customer_channels(db: Database) -> list[str]:
@@ -114,12 +118,3 @@ async def customer_channels(db: Database) -> list[str]:
     )
     async with db.read() as s:
         return [str(c) for c in (await s.execute(stmt)).scalars()]
-
-
-async def cards_of(db: Database, escalation_ids: Sequence[str]) -> dict[str, SlackThread]:
-    """Where each escalation's card lives in Slack, for links to its thread."""
-    if not escalation_ids:
-        return {}
-    stmt = select(SlackThread).where(SlackThread.escalation_id.in_(list(escalation_ids)))
-    async with db.read() as s:
-        return {t.escalation_id: t for t in (await s.execute(stmt)).scalars()}

@@ -85,7 +85,9 @@ async def search(db: Database, text: str, *, limit: int) -> Found:
                 Message.role.in_(SEARCHED_ROLES),
                 Message.content.ilike(pattern, escape="\\"),
             )
-            .order_by(Message.sent_at, Message.id)
+            .order_by(Message.sent_at.desc(), Message.id.desc())
         )
-        latest = {m.escalation_id: m for m in messages.scalars()}
+        latest: dict[str, Message] = {}
+        for m in messages.scalars():
+            latest.setdefault(m.escalation_id, m)
     return Found([Hit(esc, latest.get(esc.id)) for esc in rows], int(total))

@@ -15,6 +15,15 @@ async def thread_of(db: Database, escalation_id: str) -> SlackThread | None:
         return await s.get(SlackThread, escalation_id)
 
 
+async def cards_of(db: Database, escalation_ids: Sequence[str]) -> dict[str, SlackThread]:
+    """Where each escalation's card lives in Slack, for links to its thread."""
+    if not escalation_ids:
+        return {}
+    stmt = select(SlackThread).where(SlackThread.escalation_id.in_(list(escalation_ids)))
+    async with db.read() as s:
+        return {t.escalation_id: t for t in (await s.execute(stmt)).scalars()}
+
+
 async def escalation_in_thread(
     db: Database, team_id: str, channel_id: str, thread_ts: str
 ) -> Escalation | None:

@@ -32,15 +32,14 @@ def register(app: AsyncApp, deps: Deps, app_homes: AppHomes) -> None:
     async def filtered(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         user = body["user"]["id"]
-        current = await homes.load(db, user)
-        priority = current.priority if current else None
-        channel = current.channel if current else None
         chosen = _chosen(action)
         if action["action_id"] == Action.HOME_PRIORITY:
-            priority = chosen if chosen in set(Priority) else None
+            home = await homes.choose(
+                db, user, priority=chosen if chosen in set(Priority) else None
+            )
         else:
-            channel = chosen
-        await app_homes.show(await homes.choose(db, user, priority=priority, channel=channel))
+            home = await homes.choose(db, user, channel=chosen)
+        await app_homes.show(home)
 
     @app.action(Action.HOME_PAGE)
     async def turned(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -39,7 +39,6 @@ def upgrade() -> None:
         sa.Column("seen_through", sa.DateTime(timezone=True), nullable=True),
         sa.Column("settle_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_publish_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("user_id"),
     )
     op.create_index("ix_slack_homes_opened_at", "slack_homes", ["opened_at"])
