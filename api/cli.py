@@ -5,7 +5,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,7 +19,7 @@ from api.settings import Settings
 from storage import deliveries
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import OutboxRow, Platform, Topic
+from storage.models import OutboxRow, Topic
 from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
 from storage.sealing import SealError
 
@@ -34,6 +34,8 @@ app.add_typer(platforms_app, name="platforms")
 deliveries_app = typer.Typer(help="Events sent to platforms: inspect and replay.")
 app.add_typer(deliveries_app, name="deliveries")
 
+T = TypeVar("T")
+
 out = Console()
 err = Console(stderr=True)
 
@@ -45,6 +47,26 @@ def _fail(message: str) -> typer.Exit:
 
 def _settings() -> Settings:
     return Settings()
+
+
+def _with_database(
+    work: Callable[[Database], Awaitable[T]],
+    settings: Settings | None = None,
+    *,
+    migrate: bool = True,
+) -> T:
+    """Run ``work`` on the configured database (brought up to date first, by default)."""
+
+    async def run() -> T:
+        db = Database((settings or _settings()).database_url)
+        try:
+            if migrate:
+                await upgrade(db)
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 @app.command()
@@ -75,16 +97,12 @@ def serve(
 def db_upgrade() -> None:
     """Apply every pending migration."""
 
-    async def run() -> tuple[str | None, str | None]:
-        db = Database(_settings().database_url)
-        try:
-            before = await current_revision(db)
-            await upgrade(db)
-            return before, await current_revision(db)
-        finally:
-            await db.dispose()
+    async def run(db: Database) -> tuple[str | None, str | None]:
+        before = await current_revision(db)
+        await upgrade(db)
+        return before, await current_revision(db)
 
-    before, after = asyncio.run(run())
+    before, after = _with_database(run, migrate=False)
     if before == after:
         out.print(f"The schema is up to date (revision {after}).")
     else:
@@ -95,14 +113,7 @@ def db_upgrade() -> None:
 def db_status() -> None:
     """Show the schema's revision and the newest one this version knows."""
 
-    async def run() -> str | None:
-        db = Database(_settings().database_url)
-        try:
-            return await current_revision(db)
-        finally:
-            await db.dispose()
-
-    current, head = asyncio.run(run()), head_revision()
+    current, head = _with_database(current_revision, migrate=False), head_revision()
     out.print(f"database: {current or 'empty'}; newest: {head}")
     if current != head:
         raise typer.Exit(code=1)
@@ -119,19 +130,14 @@ def platforms_add(
     """Register a platform and print its API key and webhook secret, once."""
     settings = _settings()
 
-    async def run() -> tuple[NewPlatform, str | None]:
-        warning = await validate_for_registration(
-            callback_url, allow_private=settings.allow_private_callbacks
-        )
-        db = Database(settings.database_url)
-        try:
-            await upgrade(db)
-            return await add_platform(db, settings.secret_box(), name, callback_url), warning
-        finally:
-            await db.dispose()
+    def register(db: Database) -> Awaitable[NewPlatform]:
+        return add_platform(db, settings.secret_box(), name, callback_url)
 
     try:
-        created, warning = asyncio.run(run())
+        warning = asyncio.run(
+            validate_for_registration(callback_url, allow_private=settings.allow_private_callbacks)
+        )
+        created = _with_database(register, settings)
     except (UnsafeCallbackUrl, PlatformExists, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     if warning:
@@ -154,15 +160,7 @@ def platforms_add(
 def platforms_list() -> None:
     """List registered platforms (never their secrets)."""
 
-    async def run() -> list[Platform]:
-        db = Database(_settings().database_url)
-        try:
-            await upgrade(db)
-            return await list_platforms(db)
-        finally:
-            await db.dispose()
-
-    for platform in asyncio.run(run()):
+    for platform in _with_database(list_platforms):
         out.print(f"{platform.name}\t{platform.callback_url}\t{platform.id}", highlight=False)
 
 
@@ -192,16 +190,9 @@ def deliveries_list(
 ) -> None:
     """List events sent (or to be sent) to platforms, or posts to Slack with --slack."""
 
-    async def run() -> list[OutboxRow]:
-        db = Database(_settings().database_url)
-        try:
-            await upgrade(db)
-            topic = Topic.slack if slack else Topic.platform
-            return await deliveries.list_deliveries(
-                db, topic=topic, failed_only=failed, limit=limit
-            )
-        finally:
-            await db.dispose()
+    def listed(db: Database) -> Awaitable[list[OutboxRow]]:
+        topic = Topic.slack if slack else Topic.platform
+        return deliveries.list_deliveries(db, topic=topic, failed_only=failed, limit=limit)
 
     header = ("id", "event", "type", "escalation", "state", "attempts", "last error")
     rows = [
@@ -214,7 +205,7 @@ def deliveries_list(
             str(row.attempts),
             row.last_error or "",
         )
-        for row in asyncio.run(run())
+        for row in _with_database(listed)
     ]
     if not out.is_terminal:  # piped: one tab-separated line per delivery, nothing cut
         for line in (header, *rows):
@@ -238,15 +229,7 @@ def deliveries_replay(
     if not ids and not all_failed:
         raise _fail("name delivery ids, or pass --all-failed")
 
-    async def run() -> int:
-        db = Database(_settings().database_url)
-        try:
-            await upgrade(db)
-            return await deliveries.replay(db, None if all_failed else ids)
-        finally:
-            await db.dispose()
-
-    count = asyncio.run(run())
+    count = _with_database(lambda db: deliveries.replay(db, None if all_failed else ids))
     out.print(f"Queued {count} parked deliver{'y' if count == 1 else 'ies'} again.")
     if ids and count < len(ids):
         raise _fail(f"{len(ids) - count} of the given ids are not parked deliveries")
