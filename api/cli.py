@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -24,6 +25,8 @@ from storage.platforms import NewPlatform, PlatformExists, add_platform, list_pl
 from storage.sealing import SealError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from api.services import Services
 
 app = typer.Typer(help="Baton: hand conversations from an AI bot to your team in Slack.")
@@ -76,6 +79,12 @@ def serve(
     scheduler: Annotated[
         bool, typer.Option("--scheduler/--no-scheduler", help="Run the timed jobs here too.")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Server processes sharing the port (PostgreSQL only; see benchmarks)."
+        ),
+    ] = 1,
 ) -> None:
     """Run the API (and Slack endpoint); brings the database schema up to date first."""
     import uvicorn
@@ -83,14 +92,25 @@ def serve(
     from api.app import create_app
 
     services = _services()
-    uvicorn.run(
-        create_app(services=services, run_scheduler=scheduler),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-    )
+    served = dict(host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+    if workers == 1:
+        uvicorn.run(create_app(services=services, run_scheduler=scheduler), **served)
+        return
+    if services.db.is_sqlite:
+        raise _fail("--workers needs PostgreSQL: the embedded SQLite database serves one process")
+    # Each worker process builds its own app from the same settings; this one only supervises.
+    os.environ[_WORKER_SCHEDULER] = "1" if scheduler else "0"
+    uvicorn.run("api.cli:worker_app", factory=True, workers=workers, **served)
+
+
+_WORKER_SCHEDULER = "BATON_SERVE_SCHEDULER"  # from `baton serve --workers` to its processes
+
+
+def worker_app() -> "FastAPI":
+    """The app of one ``baton serve --workers`` process."""
+    from api.app import create_app
+
+    return create_app(services=_services(), run_scheduler=os.environ.get(_WORKER_SCHEDULER) != "0")
 
 
 @db_app.command("upgrade")

@@ -5,8 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
+from tests.conftest import TEST_SECRET_KEY, escalation_body, fresh_pg_database
 from tests.processes import BATON, clean_env, free_port, register_platform, start_serve, wait_ready
 
 
@@ -70,3 +72,56 @@ def test_slack_endpoint_without_slack_says_so(served: tuple[str, dict[str, str]]
     response = httpx.post(f"{base}/slack/events", content=b"{}")
     assert response.status_code == 404
     assert "SLACK_BOT_TOKEN" in response.json()["error"]["message"]
+
+
+def test_serve_refuses_worker_processes_on_sqlite(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [BATON, "serve", "--port", str(free_port()), "--workers", "2"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "--workers needs PostgreSQL" in result.stderr
+    assert not (tmp_path / "baton.db").exists()
+
+
+@pytest.mark.postgres
+def test_serve_with_worker_processes_on_postgresql_takes_escalations_and_stops(
+    tmp_path: Path,
+) -> None:
+    with fresh_pg_database("baton_workers") as url:
+        env = clean_env(
+            BATON_DATABASE_URL=url,
+            BATON_SECRET_KEY=TEST_SECRET_KEY,
+            BATON_ALLOW_PRIVATE_CALLBACKS="true",
+        )
+        key = register_platform("http://127.0.0.1:9/hook", env, cwd=tmp_path)["api_key"]
+        port = free_port()
+        with (tmp_path / "serve.log").open("a") as log:
+            server = subprocess.Popen(
+                [BATON, "serve", "--port", str(port), "--workers", "2", "--no-scheduler"],
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(base, server)
+            processes = psutil.Process(server.pid).children(recursive=True)
+            auth = {"Authorization": f"Bearer {key}"}
+            with httpx.Client(base_url=base, headers=auth) as client:
+                answers = [
+                    client.post("/v1/escalations", json=escalation_body(conversation_id=f"c{i}"))
+                    for i in range(20)
+                ]
+                listed = client.get("/v1/escalations", params={"limit": 100}).json()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        assert [a.status_code for a in answers] == [201] * 20
+        assert len(listed["data"]) == 20
+        assert not [p for p in processes if p.is_running() and p.status() != "zombie"]
