@@ -1,9 +1,11 @@
 """Ingest throughput: POST /v1/escalations against a minimal FastAPI + SQLModel insert.
 
-Both servers run as real processes on the same database (a SQLite file, then a PostgreSQL
-database created for the run), one after the other, loaded by wrk at each concurrency.
+Both servers run as real processes, one after the other, each on a fresh database of the same
+kind (a SQLite file, then a PostgreSQL database created for the run), loaded by wrk at each
+concurrency; on PostgreSQL, as one process and as several (``--workers``).
 
     python benchmarks/ingest.py [--seconds 10] [--concurrency 8 32] [--databases sqlite postgres]
+                                [--workers 1 2]
 """
 
 import argparse
@@ -12,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,12 +24,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import databases  # noqa: E402
+
 BIN = Path(sys.executable).parent
-PG_ADMIN = os.environ.get("BATON_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 ESCALATION = json.dumps(
     {
@@ -111,18 +116,27 @@ def wrk(url: str, body: str, auth: str, concurrency: int, seconds: int) -> Resul
     )
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("a") as out:
+        return subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    server.wait(timeout=15)
+    """SIGTERM to the server and its worker processes; SIGKILL if they linger."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        print(f"warning: {server.args[0]} did not stop within 30 s; killed", file=sys.stderr)
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
-def bench_baton(db_url: str, workdir: Path, concurrency: list[int], seconds: int) -> dict:
+def bench_baton(
+    db_url: str, workdir: Path, workers: int, concurrency: list[int], seconds: int
+) -> dict[int, Result]:
     config = workdir / "bench.toml"
     config.write_text('[api]\nrate_limit = "0"\n')
     env = {
@@ -134,7 +148,8 @@ def bench_baton(db_url: str, workdir: Path, concurrency: list[int], seconds: int
         "BATON_SECRET_KEY": "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE=",
     }
     port = free_port()
-    server = start([str(BIN / "baton"), "serve", "--port", str(port)], env)
+    command = [str(BIN / "baton"), "serve", "--port", str(port), "--workers", str(workers)]
+    server = start(command, env, workdir / "baton.log")
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", server)
         added = subprocess.run(
@@ -160,23 +175,25 @@ def bench_baton(db_url: str, workdir: Path, concurrency: list[int], seconds: int
         stop(server)
 
 
-def bench_minimal(db_url: str, concurrency: list[int], seconds: int) -> dict:
+def bench_minimal(
+    db_url: str, workdir: Path, workers: int, concurrency: list[int], seconds: int
+) -> dict[int, Result]:
     port = free_port()
     env = {**os.environ, "BENCH_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
-    server = start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "benchmarks.minimal_app:app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.minimal_app:app",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    server = start(command, env, workdir / "minimal.log")
     try:
         wait_ready(f"http://127.0.0.1:{port}/docs", server)
         url = f"http://127.0.0.1:{port}/tickets"
@@ -186,12 +203,29 @@ def bench_minimal(db_url: str, concurrency: list[int], seconds: int) -> dict:
         stop(server)
 
 
-async def pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+def variants(databases: list[str], workers: list[int]) -> list[tuple[str, int]]:
+    """SQLite serves from one process, so only PostgreSQL runs with several."""
+    return [(d, w) for d in databases for w in workers if d == "postgres" or w == 1]
+
+
+async def measure(
+    kind: str, workers: int, concurrency: list[int], seconds: int
+) -> tuple[dict[int, Result], dict[int, Result]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        baton_url, baton_db = await databases.database(kind, workdir)
+        minimal_url, minimal_db = await databases.database(kind, workdir)
+        try:
+            baton = await asyncio.to_thread(
+                bench_baton, baton_url, workdir, workers, concurrency, seconds
+            )
+            minimal = await asyncio.to_thread(
+                bench_minimal, minimal_url, workdir, workers, concurrency, seconds
+            )
+        finally:
+            await databases.drop(baton_db)
+            await databases.drop(minimal_db)
+    return baton, minimal
 
 
 def main() -> None:
@@ -199,41 +233,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    rows = []
-    for database in args.databases:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            if database == "sqlite":
-                baton_url = f"sqlite:///{workdir}/baton.db"
-                minimal_url = f"sqlite:///{workdir}/minimal.db"
-                cleanup = None
-            else:
-                name = f"baton_bench_{uuid.uuid4().hex[:8]}"
-                asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-                base = PG_ADMIN.rsplit("/", 1)[0]
-                baton_url = minimal_url = f"{base}/{name}"
-                cleanup = name
-            try:
-                baton = bench_baton(baton_url, workdir, args.concurrency, args.seconds)
-                minimal = bench_minimal(minimal_url, args.concurrency, args.seconds)
-            finally:
-                if cleanup:
-                    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{cleanup}" WITH (FORCE)'))
-            for c in args.concurrency:
-                rows.append((database, c, baton[c], minimal[c]))
     print(
-        f"{'database':<10}{'conc':>5}  {'baton req/s':>12}{'p50 ms':>8}{'p99 ms':>8}"
-        f"  {'minimal req/s':>14}{'p50 ms':>8}{'p99 ms':>8}  {'ratio':>6}  failures"
+        f"{'database':<10}{'procs':>5}{'conc':>5}  {'baton req/s':>12}{'p50 ms':>8}{'p99 ms':>8}"
+        f"  {'minimal req/s':>14}{'p50 ms':>8}{'p99 ms':>8}  {'ratio':>6}  failures",
+        flush=True,
     )
-    for database, c, b, m in rows:
-        print(
-            f"{database:<10}{c:>5}  {b.rps:>12.0f}{b.p50_ms:>8.1f}{b.p99_ms:>8.1f}"
-            f"  {m.rps:>14.0f}{m.p50_ms:>8.1f}{m.p99_ms:>8.1f}  {b.rps / m.rps:>6.2f}"
-            f"  {b.failures}/{m.failures}"
-        )
+    for database, workers in variants(args.databases, args.workers):
+        baton, minimal = asyncio.run(measure(database, workers, args.concurrency, args.seconds))
+        for c in args.concurrency:
+            b, m = baton[c], minimal[c]
+            print(
+                f"{database:<10}{workers:>5}{c:>5}  {b.rps:>12.0f}{b.p50_ms:>8.1f}{b.p99_ms:>8.1f}"
+                f"  {m.rps:>14.0f}{m.p50_ms:>8.1f}{m.p99_ms:>8.1f}  {b.rps / m.rps:>6.2f}"
+                f"  {b.failures}/{m.failures}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

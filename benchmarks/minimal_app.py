@@ -1,14 +1,17 @@
 """The yardstick: a minimal FastAPI + SQLModel endpoint that inserts one row.
 
-Run as ``uvicorn benchmarks.minimal_app:app``; ``BENCH_DATABASE_URL`` picks the database.
+Run as ``uvicorn benchmarks.minimal_app:app [--workers N]``; ``BENCH_DATABASE_URL`` picks
+the database.
 """
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlmodel import Field, SQLModel
 
 from storage.database import Database
@@ -33,8 +36,10 @@ db = Database(os.environ["BENCH_DATABASE_URL"])
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    async with db.engine.begin() as conn:
-        await conn.run_sync(Ticket.metadata.create_all, tables=[Ticket.__table__])
+    # Several worker processes may race to create the table; one wins, which is enough.
+    with contextlib.suppress(IntegrityError, ProgrammingError):
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Ticket.metadata.create_all, tables=[Ticket.__table__])
     yield
     await db.dispose()
 
