@@ -27,6 +27,7 @@ from bot.digest import DigestPoster
 from bot.pacing import ChannelPacer
 from scheduler.jobs import DailyDigest
 from scheduler.setup import Schedule, build_scheduler
+from storage import idempotency
 from storage.clock import Clock
 from storage.database import Database
 from storage.machine import Machine
@@ -159,6 +160,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await upgrade(svc.db)
+        if svc.db.is_sqlite:
+            # The embedded database serves one process: a key in flight is from a crash.
+            await idempotency.release_in_flight(svc.db)
         scheduler = build_timed_jobs(svc) if run_scheduler else None
         if scheduler is not None:
             scheduler.start()

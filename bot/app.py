@@ -50,11 +50,18 @@ def build_app_homes(config: SlackConfig, db: Database) -> AppHomes:
 
 
 def _once_per_event(db: Database) -> Callable[..., Awaitable[Any]]:
-    """Slack retries an event it thinks we missed, with the same ``event_id``: drop those."""
+    """Slack retries an event it thinks we missed, with the same ``event_id``: drop those.
+    Messages are not recorded here, before they are handled, but by their listener once
+    handled (``bot.listeners.messages``): one whose handling a crash cut short is handled
+    when Slack sends it again."""
 
     async def once_per_event(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> Any:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await slack_events.first_sight(db, str(event_id)):
+        if (
+            event_id
+            and not messages.is_message(body)
+            and not await slack_events.first_sight(db, str(event_id))
+        ):
             log.info("slack: event %s seen before (a retry); ignored", event_id)
             return BoltResponse(status=200, body="")
         return await next()

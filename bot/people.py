@@ -11,6 +11,7 @@ from datetime import timedelta
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from storage.database import Database
 from storage.machine import Actor
@@ -31,8 +32,14 @@ class People:
         cached = self._memory.get(user_id)
         if cached is not None and time.monotonic() - cached[0] < FRESH_FOR.total_seconds():
             return cached[1]
-        async with self.db.read() as s:
-            agent = await s.get(Agent, user_id)
+        try:
+            async with self.db.read() as s:
+                agent = await s.get(Agent, user_id)
+        except (SQLAlchemyError, OSError) as exc:
+            # The table is a cache: the click or message goes on, and the change it asks
+            # for tells the person if the database is really not there.
+            log.warning("slack: could not read the name of %s: %s", user_id, exc)
+            agent = None
         if agent is None or self.db.clock.now() - agent.updated_at > FRESH_FOR:
             agent = await self._lookup(user_id) or agent
         name = agent.name if agent is not None else (fallback or user_id)
@@ -68,5 +75,8 @@ class People:
         stmt = stmt.on_conflict_do_update(
             index_elements=["id"], set_={k: v for k, v in values.items() if k != "id"}
         )
-        async with self.db.write(notify=False) as s:
-            await s.execute(stmt)
+        try:
+            async with self.db.write(notify=False) as s:
+                await s.execute(stmt)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("slack: could not remember the name of %s: %s", agent.id, exc)

@@ -113,6 +113,18 @@ async def release(db: Database, claim_: IdempotencyClaim) -> None:
         )
 
 
+async def release_in_flight(db: Database) -> int:
+    """Give back every claim still in flight: for a single-process database at start-up,
+    where a claim left over belongs to a process that died before its work committed. The
+    client's retry with the same key then does the work at once, instead of being told
+    for a lease's length that the request is still being processed."""
+    async with db.write() as s:
+        result = await s.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.in_flight.is_(True))
+        )
+        return result.rowcount or 0
+
+
 async def purge_expired(db: Database) -> int:
     """Forget keys past their retention; returns how many."""
     async with db.write() as s:

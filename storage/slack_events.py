@@ -3,12 +3,19 @@ time; each event is handled once."""
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from storage.database import Database
 from storage.models import SlackEventSeen
 
 REMEMBER_FOR = timedelta(days=1)  # Slack retries within minutes
+
+
+async def seen(db: Database, event_id: str) -> bool:
+    """Whether ``event_id`` was recorded (handled already), without recording it."""
+    async with db.read() as s:
+        stmt = select(SlackEventSeen.event_id).where(SlackEventSeen.event_id == event_id)
+        return (await s.execute(stmt)).first() is not None
 
 
 async def first_sight(db: Database, event_id: str) -> bool:

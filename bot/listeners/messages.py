@@ -4,9 +4,12 @@ The owner's messages go to the customer (unless they start with ``note:``); anyo
 are internal notes. In the thread of an escalation nobody owns yet, the writer chooses:
 take it and send the message, or keep it as a note. Edits and deletes of a message the
 customer already has are recorded as notes: the customer keeps the original.
+
+A message is handled before Slack is answered (see ``handle_before_answering``).
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -16,7 +19,7 @@ from sqlalchemy import select
 from blocks import notices
 from blocks.prompts import held_message_prompt
 from bot.listeners.common import Deps, Where, attempt, tell
-from storage import threads
+from storage import slack_events, threads
 from storage.machine import Actor
 from storage.models import Escalation, Message, Status
 
@@ -26,19 +29,48 @@ NOTE_PREFIX = "note:"
 HANDLED_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 
+def is_message(body: dict[str, Any]) -> bool:
+    """A ``message`` event: handled, and remembered as handled, here."""
+    event = body.get("event") or {}
+    return body.get("type") == "event_callback" and event.get("type") == "message"
+
+
 def register(app: AsyncApp, deps: Deps) -> None:
-    @app.event("message")
-    async def on_message(
-        event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    async def handle_before_answering(
+        body: dict[str, Any],
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        next: Callable[[], Awaitable[None]],
     ) -> None:
-        team = context.team_id or ""
-        subtype = event.get("subtype")
-        if subtype == "message_changed":
-            await _edited(deps, client, team, event)
-        elif subtype == "message_deleted":
-            await _deleted(deps, client, team, event)
-        elif subtype in HANDLED_SUBTYPES:
-            await _posted(deps, client, team, event)
+        """Bolt answers an event as its listener starts, after the listener's middleware:
+        handled here, a reply is recorded before Slack hears back. Slack never sends an
+        answered event again, so a reply answered first and then cut short by a crash
+        would be lost. The event is remembered once handled, not before, so one whose
+        handling was cut short is handled when Slack sends it again (a reply is recorded
+        once however often it comes: by its ts)."""
+        event_id = str(body.get("event_id") or "")
+        if event_id and await slack_events.seen(deps.db, event_id):
+            log.info("slack: event %s seen before (a retry); ignored", event_id)
+        else:
+            await _handle(deps, client, context.team_id or "", event)
+            if event_id:
+                await slack_events.first_sight(deps.db, event_id)
+        await next()
+
+    @app.event("message", middleware=[handle_before_answering])
+    async def answered() -> None:
+        """Nothing is left to do once Slack is answered (see handle_before_answering)."""
+
+
+async def _handle(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
+    subtype = event.get("subtype")
+    if subtype == "message_changed":
+        await _edited(deps, client, team, event)
+    elif subtype == "message_deleted":
+        await _deleted(deps, client, team, event)
+    elif subtype in HANDLED_SUBTYPES:
+        await _posted(deps, client, team, event)
 
 
 async def _in_a_thread(
