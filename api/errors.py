@@ -7,9 +7,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from storage.database import unavailable
 from storage.errors import (
     Conflict,
     IdempotencyInFlight,
@@ -133,23 +134,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=exc.headers)
 
-    @app.exception_handler(OperationalError)
-    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
-        return error_response(
-            503,
-            "unavailable",
-            "the database is unavailable; try again shortly",
-            headers={"Retry-After": "1"},
-        )
-
     @app.exception_handler(DBAPIError)
     async def _database_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
+        if unavailable(exc):
+            log.warning("database unavailable: %s", type(exc.orig).__name__)
             return error_response(
                 503,
                 "unavailable",
-                "the database connection was lost; try again shortly",
+                "the database is unavailable; try again shortly",
                 headers={"Retry-After": "1"},
             )
         log.exception("database error")

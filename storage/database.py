@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from storage.clock import Clock, SystemClock
@@ -60,6 +61,8 @@ class Database:
         self._on_commit: list[Callable[[], None]] = []
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            _report_unreachable_as_operational(self.engine)
 
     @property
     def dialect(self) -> str:
@@ -96,6 +99,36 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# SQLSTATEs of a server that cannot take the connection now: connection exceptions (08),
+# insufficient resources such as too many clients (53), and a server starting up or
+# shutting down (57P01-57P03).
+_UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached, could not take the connection now, or the
+    connection broke: trying again later may work (unlike an error in the statement)."""
+    if isinstance(exc, OperationalError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return exc.connection_invalidated or state.startswith(_UNAVAILABLE_STATES)
+
+
+def _report_unreachable_as_operational(engine: AsyncEngine) -> None:
+    """A server that cannot be reached (refused, timed out, restarting) raises the driver's
+    OperationalError, as PEP 249 has it, not a bare OSError: SQLAlchemy then wraps it like
+    any other database error and callers see one kind of "database unavailable"."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:
+            raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc}") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

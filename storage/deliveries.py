@@ -7,21 +7,28 @@ PostgreSQL, claiming uses ``FOR UPDATE SKIP LOCKED`` so replicas never claim the
 SQLite has one writer at a time anyway.
 """
 
+import asyncio
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
-from storage.database import Database
+from storage.database import Database, unavailable
 from storage.models import DeliveryState, OutboxRow, Topic
 from storage.outbox import RETRY_FOR, PlatformEvent, slack_reply_status
 
 # Longer than any one attempt may take (the relay's timeouts), so a live worker keeps its
 # rows; short enough that rows of a worker that died are picked up again soon.
 LEASE = timedelta(seconds=30)
+# How long a worker keeps trying to record an outcome while the database is unreachable (a
+# restart, a failover), well within the lease: after that the row waits out its lease.
+RECORD_PATIENCE = LEASE / 2
+RECORD_RETRY_EVERY = 0.5
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,28 @@ async def _settle(
     status: str | None,
     error: str | None,
 ) -> bool:
-    """Record an attempt's outcome, if this worker still holds the row."""
+    """Record an attempt's outcome, if this worker still holds the row. The outcome is
+    known only now: while the database is briefly unreachable, keep trying rather than
+    leave the row to wait out its lease and be attempted (or looked up) again. A retry
+    after a commit whose answer was lost finds the row no longer held, and changes nothing."""
+    deadline = time.monotonic() + RECORD_PATIENCE.total_seconds()
+    while True:
+        try:
+            return await _settle_once(db, row, worker, values, status, error)
+        except DBAPIError as exc:
+            if not unavailable(exc) or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(RECORD_RETRY_EVERY)
+
+
+async def _settle_once(
+    db: Database,
+    row: Claimed,
+    worker: str,
+    values: dict[str, Any],
+    status: str | None,
+    error: str | None,
+) -> bool:
     now = db.clock.now()
     async with db.write() as s:
         result = await s.execute(
@@ -240,6 +268,24 @@ async def release_claims(db: Database, topic: Topic) -> int:
             )
             .values(claimed_until=None)
         )
+        return result.rowcount or 0
+
+
+async def release_own(db: Database, topic: Topic, worker: str, keep: Collection[int]) -> int:
+    """End ``worker``'s claims on rows it is not working on (all but ``keep``): a claim
+    whose commit went through while its answer was lost (the database went away just
+    then) would otherwise hold its rows until the lease runs out. As with
+    ``release_claims``, the row keeps ``claimed_by``, so its next attempt looks first."""
+    stmt = update(OutboxRow).where(
+        OutboxRow.topic == topic,
+        OutboxRow.claimed_by == worker,
+        OutboxRow.claimed_until.is_not(None),
+        OutboxRow.state == DeliveryState.pending,
+    )
+    if keep:
+        stmt = stmt.where(OutboxRow.id.not_in(list(keep)))
+    async with db.write(notify=False) as s:
+        result = await s.execute(stmt.values(claimed_until=None))
         return result.rowcount or 0
 
 

@@ -31,7 +31,10 @@ class Drainer:
         self.deliver = deliver
         self.concurrency, self.poll_interval = concurrency, poll_interval
         self.excluded_platforms = excluded_platforms
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[asyncio.Task[None], int] = {}  # each delivery's row id
+        # A claim failed (it may have been committed all the same) or an outcome went
+        # unrecorded: give back the rows this worker holds but is not working on.
+        self._claims_unknown = False
         self._wake = asyncio.Event()
         db.on_commit(self._wake.set)
 
@@ -44,9 +47,15 @@ class Drainer:
             self._wake.clear()
             room = self.concurrency - len(self._inflight)
             try:
+                if self._claims_unknown:
+                    await deliveries.release_own(
+                        self.db, self.topic, self.worker_id, list(self._inflight.values())
+                    )
+                    self._claims_unknown = False
                 claimed = await self._claim(room)
             except Exception:  # the database may be briefly unreachable; keep the worker alive
                 log.exception("%s: could not claim rows", self.topic)
+                self._claims_unknown = True
                 claimed = []
             for row in claimed:
                 self._start(row)
@@ -87,10 +96,18 @@ class Drainer:
 
     def _start(self, row: Claimed) -> None:
         task = asyncio.create_task(self.deliver(row))
-        self._inflight.add(task)
+        self._inflight[task] = row.id
 
         def finished(t: asyncio.Task[None]) -> None:
-            self._inflight.discard(t)
+            self._inflight.pop(t, None)
             self._wake.set()
+            if not t.cancelled() and (error := t.exception()) is not None:
+                log.error(
+                    "%s: the outcome of outbox row %d was not recorded; it will be tried again",
+                    self.topic,
+                    row.id,
+                    exc_info=error,
+                )
+                self._claims_unknown = True
 
         task.add_done_callback(finished)
