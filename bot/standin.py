@@ -162,7 +162,7 @@ class StandIn:
         self.views: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, SharedFile] = {}
-        self.faults: dict[str, deque[Fault]] = {}
+        self.faults: dict[str, deque[Fault | None]] = {}  # None: answer that call as usual
         self.scopes = ",".join(bot_scopes() if scopes is None else scopes)
         self._lock = threading.Lock()
         self._last_ts = 0.0
@@ -198,9 +198,12 @@ class StandIn:
 
     # ------------------------------------------------------------------------- scripting
 
-    def fail(self, method: str, fault: Fault, times: int = 1) -> None:
+    def fail(self, method: str, fault: Fault, times: int = 1, *, every: int = 1) -> None:
+        """``fault`` for ``times`` of the next calls to ``method``: the next ``times`` in a
+        row, or with ``every`` = n one call in n, the first of each n (``every=2``: every
+        other call, starting with the next)."""
         with self._lock:
-            self.faults.setdefault(method, deque()).extend([fault] * times)
+            self.faults.setdefault(method, deque()).extend([fault, *[None] * (every - 1)] * times)
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
