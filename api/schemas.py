@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     ConfigDict,
@@ -15,13 +16,25 @@ from pydantic import (
     StrictInt,
     StringConstraints,
 )
+from pydantic_core import PydanticCustomError
 
 from storage.models import Priority, Reason, Resolution, Role
 
-Text = Annotated[str, StringConstraints(strict=True, max_length=40_000)]
-NonEmptyText = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=40_000)]
-Ident = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
-ShortText = Annotated[str, StringConstraints(strict=True, max_length=1_000)]
+
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL's text cannot hold NUL characters: refused on every database alike.
+    if value is not None and "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Text = Annotated[str, StringConstraints(strict=True, max_length=40_000), NoNul]
+NonEmptyText = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=40_000), NoNul
+]
+Ident = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255), NoNul]
+ShortText = Annotated[str, StringConstraints(strict=True, max_length=1_000), NoNul]
 
 
 class _Body(BaseModel):
@@ -39,7 +52,7 @@ class Customer(_Body):
     name: ShortText | None = None
     email: ShortText | None = None
     avatar_url: AnyHttpUrl | None = None
-    locale: Annotated[str, StringConstraints(strict=True, max_length=35)] | None = None
+    locale: Annotated[str, StringConstraints(strict=True, max_length=35), NoNul] | None = None
 
 
 class TranscriptMessage(_Body):

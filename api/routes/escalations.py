@@ -17,6 +17,7 @@ from api.schemas import (
     EscalationPage,
     EventOut,
     MessageOut,
+    NoNul,
     Note,
     Patch,
     Reply,
@@ -29,12 +30,14 @@ from storage.public import escalation_detail, escalation_public, event_public, m
 router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def _errors(*statuses: int, body: bool = True) -> dict[int | str, dict[str, Any]]:
     common = (401, 413, 422, 429)
+    if body:  # a body that is not UTF-8 cannot even be read as JSON: FastAPI answers 400
+        common += (400,)
     return {s: {"model": ErrorEnvelope} for s in sorted({*common, *statuses})}
 
 
-EscalationId = Annotated[str, Path(min_length=1, max_length=64, description="esc_…")]
+EscalationId = Annotated[str, Path(min_length=1, max_length=64, description="esc_…"), NoNul]
 
 
 @router.post(
@@ -51,7 +54,7 @@ async def create_escalation(
     svc: ServicesDep,
     owner: PlatformDep,
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255), NoNul
     ] = None,
 ) -> JSONResponse:
     claim = None
@@ -98,18 +101,18 @@ async def _new_escalation(svc: ServicesDep, body: CreateEscalation) -> NewEscala
     )
 
 
-@router.get("", response_model=EscalationPage, responses=_errors())
+@router.get("", response_model=EscalationPage, responses=_errors(body=False))
 async def list_escalations(
     svc: ServicesDep,
     owner: PlatformDep,
     status: Literal["queued", "taken", "returned", "closed", "active"] | None = None,
     priority: Priority | None = None,
-    channel: Annotated[str | None, Query(max_length=255)] = None,
-    assignee: Annotated[str | None, Query(max_length=255)] = None,
-    conversation_id: Annotated[str | None, Query(max_length=255)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    channel: Annotated[str | None, Query(max_length=255), NoNul] = None,
+    assignee: Annotated[str | None, Query(max_length=255), NoNul] = None,
+    conversation_id: Annotated[str | None, Query(max_length=255), NoNul] = None,
+    q: Annotated[str | None, Query(max_length=200), NoNul] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200), NoNul] = None,
 ) -> JSONResponse:
     if assignee is not None:
         assignee = (await resolve_agent(svc, assignee)).id
@@ -134,7 +137,9 @@ async def list_escalations(
     )
 
 
-@router.get("/{escalation_id}", response_model=EscalationDetailOut, responses=_errors(404))
+@router.get(
+    "/{escalation_id}", response_model=EscalationDetailOut, responses=_errors(404, body=False)
+)
 async def get_escalation(
     escalation_id: EscalationId, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
