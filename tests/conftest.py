@@ -38,6 +38,8 @@ PG_URL = os.environ.get("BATON_TEST_PG_URL", "postgresql://postgres@127.0.0.1:54
 REQUIRE_PG = os.environ.get("BATON_REQUIRE_PG") == "1"
 TEST_SECRET_KEY = new_secret_key()
 T = TypeVar("T")
+# Every log of the session is scanned for secrets at its end (see tests/secret_scan.py).
+pytest_plugins = ["tests.secret_scan"]
 
 # Hypothesis and a few tests run many examples; keep each fast and deterministic.
 os.environ.setdefault("SKIP_SLACK_SDK_WARNING", "1")
