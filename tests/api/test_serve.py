@@ -110,7 +110,7 @@ def test_serve_with_worker_processes_on_postgresql_takes_escalations_and_stops(
             )
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_ready(base, server)
+            wait_ready(base, server, seconds=60)  # each worker process starts on its own
             processes = psutil.Process(server.pid).children(recursive=True)
             auth = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=base, headers=auth) as client:
