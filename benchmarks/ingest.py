@@ -21,14 +21,21 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from api.loopback import LoopbackServer  # noqa: E402
 from benchmarks import databases  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -135,7 +142,12 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def bench_baton(
-    db_url: str, workdir: Path, workers: int, concurrency: list[int], seconds: int
+    db_url: str,
+    workdir: Path,
+    workers: int,
+    concurrency: list[int],
+    seconds: int,
+    callback_url: str,
 ) -> dict[int, Result]:
     config = workdir / "bench.toml"
     config.write_text('[api]\nrate_limit = "0"\n')
@@ -159,7 +171,7 @@ def bench_baton(
                 "add",
                 f"bench-{uuid.uuid4().hex[:6]}",
                 "--callback-url",
-                "http://127.0.0.1:9/hook",
+                callback_url,
                 "--json",
             ],
             env=env,
@@ -203,6 +215,24 @@ def bench_minimal(
         stop(server)
 
 
+@contextmanager
+def platform() -> Iterator[str]:
+    """A platform that accepts every event at once: Baton's relay delivers each create's
+    ``escalation.created`` during the run, as in production (a callback that refused them
+    would have the relay retrying all run long)."""
+
+    async def accept(_: Request) -> Response:
+        return Response(status_code=204)
+
+    server = LoopbackServer(
+        Starlette(routes=[Route("/hook", accept, methods=["POST"])]), "platform", lifespan="off"
+    ).start()
+    try:
+        yield f"{server.base_url}/hook"
+    finally:
+        server.stop()
+
+
 def variants(databases: list[str], workers: list[int]) -> list[tuple[str, int]]:
     """SQLite serves from one process, so only PostgreSQL runs with several."""
     return [(d, w) for d in databases for w in workers if d == "postgres" or w == 1]
@@ -216,9 +246,10 @@ async def measure(
         baton_url, baton_db = await databases.database(kind, workdir)
         minimal_url, minimal_db = await databases.database(kind, workdir)
         try:
-            baton = await asyncio.to_thread(
-                bench_baton, baton_url, workdir, workers, concurrency, seconds
-            )
+            with platform() as callback_url:
+                baton = await asyncio.to_thread(
+                    bench_baton, baton_url, workdir, workers, concurrency, seconds, callback_url
+                )
             minimal = await asyncio.to_thread(
                 bench_minimal, minimal_url, workdir, workers, concurrency, seconds
             )
