@@ -137,40 +137,29 @@ async def _settle(
     after a commit whose answer was lost finds the row no longer held, and changes nothing."""
     deadline = time.monotonic() + RECORD_PATIENCE.total_seconds()
     while True:
+        now = db.clock.now()
         try:
-            return await _settle_once(db, row, worker, values, status, error)
+            async with db.write() as s:
+                result = await s.execute(
+                    update(OutboxRow)
+                    .where(_held_by(row.id, worker))
+                    .values(
+                        **values,
+                        attempts=OutboxRow.attempts + 1,
+                        claimed_by=None,
+                        claimed_until=None,
+                        last_error=None if error is None else error[:1000],
+                    )
+                )
+                if result.rowcount == 0:
+                    return False
+                if status is not None:
+                    _note_reply_status(s, row, status, error, now)
+                return True
         except DBAPIError as exc:
             if not unavailable(exc) or time.monotonic() >= deadline:
                 raise
         await asyncio.sleep(RECORD_RETRY_EVERY)
-
-
-async def _settle_once(
-    db: Database,
-    row: Claimed,
-    worker: str,
-    values: dict[str, Any],
-    status: str | None,
-    error: str | None,
-) -> bool:
-    now = db.clock.now()
-    async with db.write() as s:
-        result = await s.execute(
-            update(OutboxRow)
-            .where(_held_by(row.id, worker))
-            .values(
-                **values,
-                attempts=OutboxRow.attempts + 1,
-                claimed_by=None,
-                claimed_until=None,
-                last_error=None if error is None else error[:1000],
-            )
-        )
-        if result.rowcount == 0:
-            return False
-        if status is not None:
-            _note_reply_status(s, row, status, error, now)
-        return True
 
 
 async def mark_done(db: Database, row: Claimed, worker: str) -> bool:
