@@ -118,10 +118,10 @@ async def _burst_and_kill(
             answer = await api.post(
                 "/v1/escalations", json=c.body, headers={"Idempotency-Key": c.key}
             )
-            c.esc_id = created_id(answer)
-            answered += 1
         except httpx.TransportError:
-            pass  # no answer: retried after the restart
+            return  # the server died first: the platform retries this create after the restart
+        c.esc_id = created_id(answer)
+        answered += 1
 
     async def reply(r: Reply) -> None:
         nonlocal answered
