@@ -6,6 +6,7 @@ spelling of an address is unwrapped first: IPv4 in legacy forms (``0x7f.1``,
 """
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
@@ -53,10 +54,8 @@ def parse_target(url: str) -> CallbackTarget:
 
 def literal_address(host: str) -> IPAddress | None:
     """The address a host names by itself, in any spelling a resolver would accept."""
-    try:
+    with contextlib.suppress(ValueError):  # not standard notation: maybe 127.1 or 0x7f.1
         return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        pass
     try:
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except OSError:

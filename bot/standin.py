@@ -808,7 +808,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass
+        """Quiet: tests read ``StandIn.calls``, not an access log."""
 
     def do_GET(self) -> None:
         self._answer()
