@@ -40,29 +40,28 @@ from benchmarks import databases  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
-ESCALATION = json.dumps(
-    {
-        "conversation_id": "conv_%s",
-        "customer": {"id": "cust_19", "name": "Nguyen Van A", "locale": "vi"},
-        "channel": "whatsapp",
-        "reason": "gate_failure",
-        "reason_detail": "3x gate failure",
-        "priority": "high",
-        "confidence": 35,
-        "transcript": [
-            {
-                "role": "customer",
-                "content": "I want to complain about my order",
-                "timestamp": "2026-03-12T10:00:00Z",
-            },
-            {
-                "role": "assistant",
-                "content": "Let me connect you with our team!",
-                "timestamp": "2026-03-12T10:05:00Z",
-            },
-        ],
-    }
-)
+# What a bot sends: a customer, a reason, and a two-message transcript.
+BODY = {
+    "customer": {"id": "cust_19", "name": "Nguyen Van A", "locale": "vi"},
+    "channel": "whatsapp",
+    "reason": "gate_failure",
+    "reason_detail": "3x gate failure",
+    "priority": "high",
+    "confidence": 35,
+    "transcript": [
+        {
+            "role": "customer",
+            "content": "I want to complain about my order",
+            "timestamp": "2026-03-12T10:00:00Z",
+        },
+        {
+            "role": "assistant",
+            "content": "Let me connect you with our team!",
+            "timestamp": "2026-03-12T10:05:00Z",
+        },
+    ],
+}
+ESCALATION = json.dumps({"conversation_id": "conv_%s", **BODY})
 MINIMAL = json.dumps({"conversation_id": "conv_%s", "reason": "gate_failure"})
 
 

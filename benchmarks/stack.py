@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from api.loopback import LoopbackServer  # noqa: E402
 from benchmarks.databases import PG_ADMIN, database, drop  # noqa: E402
-from benchmarks.ingest import free_port  # noqa: E402
+from benchmarks.ingest import BODY, free_port  # noqa: E402
 from bot.slack_requests import SlackRequest, SlackSigner  # noqa: E402
 from bot.standin import BOT_USER, StandIn, StoredMessage  # noqa: E402
 from storage.sealing import new_secret_key  # noqa: E402
@@ -367,25 +367,10 @@ async def running(
 def escalation(n: int, *, customer: str, channel: str = "whatsapp") -> dict[str, Any]:
     """A create body: a two-message transcript and a little context, as a bot sends."""
     return {
+        **BODY,
         "conversation_id": f"conv_{uuid.uuid4().hex[:8]}_{n}",
         "customer": {"id": customer, "name": f"Customer {customer}", "locale": "vi"},
         "channel": channel,
-        "reason": "gate_failure",
-        "reason_detail": "3x gate failure",
-        "priority": "high",
-        "confidence": 35,
-        "transcript": [
-            {
-                "role": "customer",
-                "content": "I want to complain about my order",
-                "timestamp": "2026-03-12T10:00:00Z",
-            },
-            {
-                "role": "assistant",
-                "content": "Let me connect you with our team!",
-                "timestamp": "2026-03-12T10:05:00Z",
-            },
-        ],
         "context": {"memory": {"plan": "gold"}, "tags": ["refund"]},
     }
 

@@ -18,12 +18,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, text
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -226,6 +228,17 @@ def report(
     )
 
 
+async def _fresh(
+    kind: str, workdir: Path, measure: Callable[[str, int], Awaitable[T]], count: int
+) -> T:
+    """``measure(url, count)`` on a database of its own, dropped afterwards."""
+    url, name = await database(kind, workdir)
+    try:
+        return await measure(url, count)
+    finally:
+        await drop(name)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
@@ -235,20 +248,8 @@ async def main() -> None:
     random.seed(1)
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.databases:
-            sweeps = []
-            for count in args.open:
-                url, name = await database(kind, Path(tmp))
-                try:
-                    sweeps.append(await sweep_times(url, count))
-                finally:
-                    await drop(name)
-            digests = []
-            for count in args.history:
-                url, name = await database(kind, Path(tmp))
-                try:
-                    digests.append(await digest_time(url, count))
-                finally:
-                    await drop(name)
+            sweeps = [await _fresh(kind, Path(tmp), sweep_times, n) for n in args.open]
+            digests = [await _fresh(kind, Path(tmp), digest_time, n) for n in args.history]
             (small, large), (h_small, h_large) = args.open, args.history
             print(f"{kind}")
             report(
