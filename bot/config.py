@@ -12,9 +12,8 @@ class SlackConfig:
     router: Router
     api_url: str  # Slack's Web API, or a stand-in
     app_token: str | None = None  # Socket Mode instead of the HTTP request URL
-    # Slack allows about one chat.postMessage per second per channel, counted as posts arrive;
-    # 5 % of margin absorbs the jitter between sending and arriving. At exactly 1.0, half the
-    # posts of a busy channel arrived early and drew a 429 (benchmarks/slack_pace.py).
-    post_interval: float = 1.05
+    # Slack allows about one chat.postMessage per second per channel; each post to a channel
+    # leaves this long after Slack answered the one before (bot/pacing.py).
+    post_interval: float = 1.0
     managers_channel: str | None = None
     oncall_group: str | None = None

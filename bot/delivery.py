@@ -2,7 +2,9 @@
 
 Rows are rendered from the database as it is when they run, so a card update always shows
 the latest state (and covers every update queued before it). Order per escalation comes
-from the outbox; pace per channel from ``ChannelPacer``. Nothing is posted twice: every
+from the outbox; pace per channel from ``ChannelPacer``. A row waiting for its channel's
+turn is not at work: the worker holds many more rows than it works on at once, so one busy
+channel does not hold up the others. Nothing is posted twice: every
 post carries its escalation and a key in message metadata, and a row whose earlier attempt
 may have taken effect (a timeout, a crash) first looks in Slack for what it was about to
 post. Errors Slack calls transient are retried for 24 hours; the rest park the row with a
@@ -13,7 +15,8 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,6 +104,7 @@ class _Attempt:
 
     row: Claimed
     posted: bool = False  # something reached Slack during this try
+    at_work: bool = False  # holds one of the worker's places at work
     in_thread: dict[str, str] | None = None  # what Baton already posted there, by key
 
 
@@ -118,6 +122,7 @@ class SlackDelivery:
         *,
         pacer: ChannelPacer | None = None,
         concurrency: int = 16,
+        in_hand: int = 128,
         poll_interval: float = 1.0,
         metrics: SlackMetrics | None = None,
         rng: Callable[[], float] = random.random,
@@ -129,6 +134,9 @@ class SlackDelivery:
         self.pacer = pacer or ChannelPacer()
         self.metrics, self.rng = metrics, rng
         self.worker_id = f"slack-{uuid.uuid4().hex[:12]}"
+        # ``concurrency`` rows at work (database and Slack calls) at once; up to ``in_hand``
+        # claimed, the rest waiting for their channel's turn or for a place at work.
+        self._at_work = asyncio.Semaphore(concurrency)
         self._team_id: str | None = None
         self._platform_names = PlatformNames(db)
         self._drainer = Drainer(
@@ -136,7 +144,7 @@ class SlackDelivery:
             Topic.slack,
             self.worker_id,
             self._deliver,
-            concurrency=concurrency,
+            concurrency=max(in_hand, concurrency),
             poll_interval=poll_interval,
         )
 
@@ -156,6 +164,16 @@ class SlackDelivery:
 
     async def _deliver(self, row: Claimed) -> None:
         attempt = _Attempt(row)
+        await self._at_work.acquire()
+        attempt.at_work = True
+        try:
+            await self._attempt(attempt)
+        finally:
+            if attempt.at_work:
+                self._at_work.release()
+
+    async def _attempt(self, attempt: _Attempt) -> None:
+        row = attempt.row
         try:
             await self._handle(attempt)
         except Retry as retry:
@@ -395,38 +413,51 @@ class SlackDelivery:
         key: str,
         thread_ts: str | None,
     ) -> str:
-        await self._wait_for_slot(attempt, channel)
         metadata = {
             "event_type": METADATA_TYPE,
             "event_payload": {"escalation_id": attempt.row.escalation_id, "key": key},
         }
-        try:
-            response = await self._call(
-                "chat.postMessage",
-                channel=channel,
-                text=message.text,
-                blocks=message.blocks_as_dicts(),
-                thread_ts=thread_ts,
-                metadata=metadata,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except Retry as retry:
-            if retry.error == "ratelimited" and retry.wait is not None:
-                self.pacer.hold(channel, retry.wait.total_seconds())
-            raise
+        async with self._channel_turn(attempt, channel):
+            try:
+                response = await self._call(
+                    "chat.postMessage",
+                    channel=channel,
+                    text=message.text,
+                    blocks=message.blocks_as_dicts(),
+                    thread_ts=thread_ts,
+                    metadata=metadata,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except Retry as retry:
+                if retry.error == "ratelimited" and retry.wait is not None:
+                    self.pacer.hold(channel, retry.wait.total_seconds())
+                raise
         attempt.posted = True
         return str(response["ts"])
 
-    async def _wait_for_slot(self, attempt: _Attempt, channel: str) -> None:
-        if not attempt.posted and self.pacer.wait_for(channel) > DEFER_AFTER:
-            raise Retry("ratelimited", timedelta(seconds=self.pacer.wait_for(channel)))
-        wait = self.pacer.reserve(channel)
+    @asynccontextmanager
+    async def _channel_turn(self, attempt: _Attempt, channel: str) -> AsyncIterator[None]:
+        """The channel's turn for one post. The row gives up its place at work while it
+        waits, and gives the row back to the outbox if the wait is long and nothing was
+        posted yet."""
+        wait = self.pacer.wait_for(channel)
         if wait <= 0:
+            async with self.pacer.slot(channel):
+                yield
             return
+        if not attempt.posted and wait > DEFER_AFTER:
+            raise Retry("ratelimited", timedelta(seconds=wait))
         until = self.db.clock.now() + timedelta(seconds=wait) + deliveries.LEASE
         await deliveries.renew(self.db, attempt.row, self.worker_id, until)
-        await asyncio.sleep(wait)
+        self._at_work.release()
+        attempt.at_work = False
+        try:
+            async with self.pacer.slot(channel):
+                yield
+        finally:
+            await self._at_work.acquire()
+            attempt.at_work = True
 
     async def _find_posted(self, channel: str, esc: Escalation, key: str) -> str | None:
         """A post whose attempt timed out may be in the channel after all."""

@@ -45,6 +45,11 @@ class Fault:
     error: str | None = None
     retry_after: int | None = None
     drop_connection: bool = False  # do the work, then close without answering
+    delay: float = 0.0  # the call is held up on the way: Slack gets it this much later
+
+    @property
+    def only_delays(self) -> bool:
+        return self == Fault(delay=self.delay)
 
 
 @dataclass
@@ -325,9 +330,14 @@ class StandIn:
     ) -> tuple[int, dict[str, Any], dict[str, str], bool]:
         """Returns HTTP status, body, extra headers, and whether to drop the connection."""
         with self._lock:
-            self.calls.append(Call(method, params, time.time()))
             queued = self.faults.get(method)
             fault = queued.popleft() if queued else None
+        if fault is not None and fault.delay > 0:
+            time.sleep(fault.delay)  # this handler's own thread: other calls go on meanwhile
+            if fault.only_delays:
+                fault = None
+        with self._lock:
+            self.calls.append(Call(method, params, time.time()))
         if fault is not None and not fault.drop_connection:
             if fault.retry_after is not None:
                 return (

@@ -1,6 +1,7 @@
 """The Slack delivery worker when Slack misbehaves: 500s, 429s, dropped connections,
 permanent errors, and a worker that died mid-post. Nothing is lost, nothing doubled."""
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -207,12 +208,22 @@ async def test_take_clicked_while_slack_is_rate_limiting_updates(senv: SlackEnv)
     assert MoreOption.UNASSIGN in json.dumps((await senv.card(esc_id)).blocks)
 
 
-def test_pacer_spaces_posts_per_channel() -> None:
+async def test_pacer_counts_the_interval_from_the_answer_and_queues_posts() -> None:
     now = [100.0]
     pacer = ChannelPacer(1.0, clock=lambda: now[0])
-    assert [pacer.reserve("C1") for _ in range(3)] == [0.0, 1.0, 2.0]
-    assert pacer.reserve("C2") == 0.0  # another channel has its own pace
-    now[0] += 1.5
-    assert pacer.reserve("C1") == 1.5
+
+    async def post_next() -> None:
+        async with pacer.slot("C1"):
+            pass
+
+    async with pacer.slot("C1"):
+        now[0] += 0.4  # the post's round trip
+        queued = asyncio.create_task(post_next())
+        await asyncio.sleep(0)
+        assert pacer.wait_for("C1") == 2.0  # the one posting now, then the one queued
+    assert pacer.wait_for("C1") == 2.0  # a second after the answer, then the queued one
+    assert pacer.wait_for("C2") == 0.0  # another channel has its own pace
+    now[0] += 1.0
+    await queued
     pacer.hold("C2", 30)
     assert pacer.wait_for("C2") == 30.0
