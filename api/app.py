@@ -43,7 +43,13 @@ def build_services(
     resolver: Resolver = system_resolver,
 ) -> Services:
     config = config if config is not None else settings.load_config()
-    db = Database(settings.database_url, clock=clock)
+    db = Database(
+        settings.database_url,
+        clock=clock,
+        pool_size=config.database.pool_size,
+        max_overflow=config.database.max_overflow,
+        connect_timeout=config.database.connect_timeout.total_seconds(),
+    )
     slack = slack_config(settings, config)
     return Services(
         settings=settings,

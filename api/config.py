@@ -79,6 +79,12 @@ class ApiSection(_Section):
     rate_limit: Annotated[float, BeforeValidator(parse_rate)] = 50.0
 
 
+class DatabaseSection(_Section):
+    pool_size: int = Field(10, ge=1)
+    max_overflow: int = Field(30, ge=0)
+    connect_timeout: Duration = timedelta(seconds=10)
+
+
 class SlackSection(_Section):
     escalation_channel: str | None = None
     managers_channel: str | None = None
@@ -163,6 +169,7 @@ class DigestSection(_Section):
 
 class Config(_Section):
     api: ApiSection = ApiSection()
+    database: DatabaseSection = DatabaseSection()
     slack: SlackSection = SlackSection()
     routing: list[RoutingRule] = Field(default_factory=list)
     sla: SlaSection = SlaSection()

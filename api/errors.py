@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storage.database import unavailable
@@ -138,16 +139,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_error(_: Request, exc: DBAPIError) -> JSONResponse:
         if unavailable(exc):
             log.warning("database unavailable: %s", type(exc.orig).__name__)
-            return error_response(
-                503,
-                "unavailable",
-                "the database is unavailable; try again shortly",
-                headers={"Retry-After": "1"},
-            )
+            return _database_unavailable()
         log.exception("database error")
         return error_response(500, "internal_error", "internal error")
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("database unavailable: no connection of the pool came free in time")
+        return _database_unavailable()
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "internal error")
+
+
+def _database_unavailable() -> JSONResponse:
+    return error_response(
+        503,
+        "unavailable",
+        "the database is unavailable; try again shortly",
+        headers={"Retry-After": "1"},
+    )

@@ -16,11 +16,15 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from storage.clock import Clock, SystemClock
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# asyncpg's own default is 60 s: a server that takes connections and never answers would
+# hold a request that long.
+CONNECT_TIMEOUT = 10.0
 _WRITE = "baton_write"
 
 
@@ -45,8 +49,11 @@ class Database:
         clock: Clock | None = None,
         pool_size: int = 10,
         max_overflow: int = 30,
+        connect_timeout: float = CONNECT_TIMEOUT,
         echo: bool = False,
     ) -> None:
+        """``pool_size``, ``max_overflow`` and ``connect_timeout`` (seconds, also the
+        longest wait for a free connection of the pool) apply to PostgreSQL."""
         self.url = normalize_url(url)
         self.clock: Clock = clock or SystemClock()
         self.is_sqlite = make_url(self.url).get_backend_name() == "sqlite"
@@ -54,7 +61,13 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+            kwargs.update(
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=connect_timeout,
+                pool_pre_ping=True,
+                connect_args={"timeout": connect_timeout},
+            )
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         self._writer = self.engine.execution_options(**{_WRITE: True})
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -109,8 +122,9 @@ _UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
 
 def unavailable(exc: BaseException) -> bool:
     """The database could not be reached, could not take the connection now, or the
-    connection broke: trying again later may work (unlike an error in the statement)."""
-    if isinstance(exc, OperationalError):
+    connection broke, or every connection of the pool stayed busy: trying again later may
+    work (unlike an error in the statement)."""
+    if isinstance(exc, OperationalError | PoolTimeout):
         return True
     if not isinstance(exc, DBAPIError):
         return False

@@ -159,6 +159,13 @@ def test_rates(tmp_path: Path, text: str, per_second: float) -> None:
     assert config.api.rate_limit == per_second
 
 
+def test_database_settings(tmp_path: Path) -> None:
+    text = '[database]\npool_size = 4\nmax_overflow = 0\nconnect_timeout = "3s"\n'
+    database = load_config(_write(tmp_path, text)).database
+    assert (database.pool_size, database.max_overflow) == (4, 0)
+    assert database.connect_timeout == timedelta(seconds=3)
+
+
 @pytest.mark.parametrize("text", ["fast", "50", "-1/s", "50/day"])
 def test_bad_rates_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="rate"):
@@ -169,6 +176,12 @@ BAD_CONFIGS = [
     pytest.param('colour = "blue"\n', ["colour", "unknown key"], id="unknown-top-level-key"),
     pytest.param("[api]\nburst = 100\n", ["api.burst", "unknown key"], id="unknown-api-key"),
     pytest.param('[api]\nrate_limit = "fast"\n', ["api.rate_limit"], id="bad-rate"),
+    pytest.param("[database]\npool_size = 0\n", ["database.pool_size"], id="empty-pool"),
+    pytest.param("[database]\nmax_overflow = -1\n", ["database.max_overflow"], id="neg-overflow"),
+    pytest.param(
+        '[database]\nconnect_timeout = "soon"\n', ["database.connect_timeout"], id="bad-timeout"
+    ),
+    pytest.param("[database]\npool = 5\n", ["database.pool", "unknown key"], id="unknown-db-key"),
     pytest.param('[slack]\nchannel = "C1"\n', ["slack.channel", "unknown key"], id="slack-key"),
     pytest.param(
         '[sla.targets.urgnt]\nfirst_take = "5m"\n', ["sla.targets.urgnt"], id="unknown-priority"
