@@ -7,8 +7,10 @@ from collections.abc import Iterable
 _PATTERNS = re.compile(
     r"(btn_[A-Za-z0-9_\-]{6,}"
     r"|whsec_[A-Za-z0-9+/=]{8,}"
-    r"|xox[abposer]-[A-Za-z0-9\-]+"
-    r"|xapp-[A-Za-z0-9\-]+"
+    # Every xox?- kind (bot, user, app, refresh, session, browser xoxc and its xoxd cookie),
+    # rotating ones (xoxe.xoxp-, xoxe.xoxb-) whole, and xoxd's URL-encoded or base64 tail.
+    r"|xox[a-z](?:\.xox[a-z])?-[A-Za-z0-9%+/=\-]+"
+    r"|x(?:app|wfp)-[A-Za-z0-9\-]+"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]+)"
 )
 MASK = "[redacted]"
@@ -27,12 +29,19 @@ class RedactingFilter(logging.Filter):
         return _PATTERNS.sub(MASK, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:
+            # Arguments that do not fit the format: logging would print them unscrubbed to
+            # stderr, and raising here would crash the caller; keep both, scrubbed, instead.
+            message = f"{record.msg} (arguments that did not fit: {record.args!r})"
         scrubbed = self.scrub(message)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
         if scrubbed != message or record.args:
             record.msg, record.args = scrubbed, None
         return True

@@ -3,6 +3,7 @@
 Requests are strict: unknown fields and wrong types answer 422 naming the field.
 """
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,12 +11,15 @@ from pydantic import (
     AfterValidator,
     AnyHttpUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     StringConstraints,
+    field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from storage.models import Priority, Reason, Resolution, Role
@@ -35,6 +39,25 @@ NonEmptyText = Annotated[
 ]
 Ident = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255), NoNul]
 ShortText = Annotated[str, StringConstraints(strict=True, max_length=1_000), NoNul]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema's "integer" is any number without a fractional part, 30.0 as well as 30;
+    # strings and booleans are still refused by StrictInt.
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        if math.isfinite(value):
+            raise PydanticCustomError(
+                "int_from_float",
+                "Input should be a valid integer, got a number with a fractional part",
+            )
+    return value
+
+
+# After any bounds in an Annotated: bounds placed after a validator are documented as "ge"/"le"
+# instead of JSON Schema's "minimum"/"maximum".
+WholeNumber = BeforeValidator(_whole_number)
 
 
 class _Body(BaseModel):
@@ -76,7 +99,7 @@ class CreateEscalation(_Body):
     reason: Reason
     reason_detail: ShortText | None = None
     priority: Priority = Priority.medium
-    confidence: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
+    confidence: Annotated[StrictInt, Field(ge=0, le=100), WholeNumber] | None = None
     transcript: list[TranscriptMessage] = Field(default_factory=list, max_length=1_000)
     context: Context = Field(default_factory=Context)
     assign_to: Ident | None = None
@@ -112,10 +135,32 @@ class Close(_Body):
     keep_ai_paused: StrictBool = False
 
 
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 class Patch(_Body):
-    priority: Priority | None = None
+    """Only the fields given change; ``assignee: null`` unassigns (back to queued)."""
+
+    # Left out: unchanged. null is no priority at all, so it is refused, and not documented.
+    priority: Priority | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Left out: unchanged.",
+        json_schema_extra=_without_default,
+    )
     assignee: Ident | None = None
     note: NonEmptyText | None = None
+
+    @field_validator("priority")
+    @classmethod
+    def _priority_is_not_null(cls, value: Priority | None) -> Priority | None:
+        if value is None:
+            choices = ", ".join(f"'{p.value}'" for p in Priority)
+            raise PydanticCustomError(
+                "priority_null",
+                f"Input should be one of {choices}; leave priority out to keep it unchanged",
+            )
+        return value
 
 
 # ------------------------------------------------------------------ responses (documentation)

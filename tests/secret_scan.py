@@ -27,7 +27,8 @@ from tests.conftest import TEST_SECRET_KEY
 SHAPES = {
     "API key": r"btn_[A-Za-z0-9_\-]{4,}",
     "webhook secret": r"whsec_[A-Za-z0-9+/=]{4,}",
-    "Slack token": r"xox[a-z]-[A-Za-z0-9\-]+|xapp-[A-Za-z0-9\-]+",
+    # Any xox?- kind, rotating ones (xoxe.xoxp-) and xoxd's URL-encoded or base64 cookie whole.
+    "Slack token": r"xox[a-z](?:\.xox[a-z])?-[A-Za-z0-9%+/=\-]+|x(?:app|wfp)-[A-Za-z0-9\-]+",
     "bearer credential": r"(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{4,}",
 }
 # The secret values the suite's settings hold besides tokens (which have shapes above).

@@ -240,16 +240,8 @@ async def close(
 async def update(
     escalation_id: EscalationId, body: Patch, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
-    given = body.model_fields_set
-    if "priority" in given and body.priority is None:
-        raise ApiError(
-            422,
-            "validation_error",
-            "priority: cannot be null",
-            [{"field": "priority", "message": "cannot be null"}],
-        )
     assignee = UNSET
-    if "assignee" in given:
+    if "assignee" in body.model_fields_set:
         assignee = await resolve_agent(svc, body.assignee) if body.assignee else None
     esc = await svc.machine.update(
         owner.platform_id,

@@ -85,6 +85,9 @@ async def test_assign_to_creates_it_taken(env: Env) -> None:
         ({"reason": "bored"}, "reason"),
         ({"confidence": "35"}, "confidence"),
         ({"confidence": 101}, "confidence"),
+        ({"confidence": 35.5}, "confidence"),
+        ({"confidence": 101.0}, "confidence"),
+        ({"confidence": True}, "confidence"),
         ({"conversation_id": 42}, "conversation_id"),
         ({"conversation_id": ""}, "conversation_id"),
         ({"customer": {"id": "c", "favourite_colour": "red"}}, "customer.favourite_colour"),
@@ -107,6 +110,43 @@ async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(
     assert error["code"] == "validation_error"
     assert field in [d["field"] for d in error["details"]]
     assert field in error["message"]
+    assert await env.counts() == before
+
+
+@pytest.mark.parametrize(("sent", "stored"), [(35, 35), (35.0, 35), (0.0, 0), (100.0, 100)])
+async def test_confidence_is_any_whole_number_json_allows(
+    env: Env, sent: float, stored: int
+) -> None:
+    # JSON Schema's "integer", as documented, includes 35.0: stored as the integer it is.
+    response = await env.client.post(
+        "/v1/escalations", json=escalation_body(confidence=sent), headers=env.auth
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["confidence"] == stored
+    detail = await env.client.get(f"/v1/escalations/{response.json()['id']}", headers=env.auth)
+    assert detail.json()["confidence"] == stored
+    assert type(detail.json()["confidence"]) is int
+
+
+@pytest.mark.parametrize(
+    ("sent", "message"),
+    [
+        (35.5, "confidence: Input should be a valid integer, got a number with a fractional part"),
+        ("35", "confidence: Input should be a valid integer"),
+        (False, "confidence: Input should be a valid integer"),
+        (100.5, "confidence: Input should be a valid integer, got a number with a fractional part"),
+        (-1.0, "confidence: Input should be greater than or equal to 0"),
+    ],
+)
+async def test_confidence_that_is_not_a_whole_number_is_refused_clearly(
+    env: Env, sent: object, message: str
+) -> None:
+    before = await env.counts()
+    response = await env.client.post(
+        "/v1/escalations", json=escalation_body(confidence=sent), headers=env.auth
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == message
     assert await env.counts() == before
 
 

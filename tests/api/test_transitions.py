@@ -280,8 +280,31 @@ async def test_patch_on_an_ended_one_changes_nothing_at_all(env: Env) -> None:
     assert await env.counts() == before
 
 
-async def test_patch_priority_null_is_refused(env: Env) -> None:
+async def test_patch_priority_null_is_refused_and_changes_nothing(env: Env) -> None:
+    # There is no null priority: null is neither "unchanged" (leave it out) nor a value.
     esc = await env.create()
-    response = await _patch(env, esc["id"], {"priority": None})
+    before = await env.counts()
+    response = await _patch(env, esc["id"], {"priority": None, "note": "lower it"})
     assert response.status_code == 422
-    assert response.json()["error"]["details"][0]["field"] == "priority"
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"] == [
+        {
+            "field": "priority",
+            "message": "Input should be one of 'low', 'medium', 'high', 'urgent'; "
+            "leave priority out to keep it unchanged",
+        }
+    ]
+    assert await env.counts() == before
+    detail = (await env.client.get(f"/v1/escalations/{esc['id']}", headers=env.auth)).json()
+    assert detail["priority"] == "high"
+    assert [e["type"] for e in detail["events"]] == ["created"]
+
+
+async def test_patch_without_priority_keeps_it(env: Env) -> None:
+    esc = await env.create()
+    response = await _patch(env, esc["id"], {"note": "called back"})
+    assert response.status_code == 200
+    detail = (await env.client.get(f"/v1/escalations/{esc['id']}", headers=env.auth)).json()
+    assert detail["priority"] == "high"
+    assert [e["type"] for e in detail["events"]] == ["created", "note"]
