@@ -116,6 +116,10 @@ def build_timed_jobs(svc: Services) -> AsyncIOScheduler:
     return build_scheduler(svc.db, schedule)
 
 
+# Well within the 10 s or more a process manager gives a stopping process before it kills it.
+STOP_GRACE = 5.0
+
+
 @dataclass
 class Workers:
     """The background workers of one process, stopped together."""
@@ -124,13 +128,15 @@ class Workers:
     slack: SlackDelivery | None
     tasks: list[asyncio.Task[None]]
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Claim nothing more, let what is under way finish for up to ``grace`` seconds."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.relay.aclose()
+        closing = [self.relay.aclose(grace)]
         if self.slack is not None:
-            await self.slack.aclose()
+            closing.append(self.slack.aclose(grace))
+        await asyncio.gather(*closing)
 
 
 def start_workers(svc: Services) -> Workers:

@@ -258,14 +258,14 @@ def deliveries_replay(
 @app.command()
 def relay() -> None:
     """Run only the platform relay worker (for a separate worker process)."""
-    from api.app import build_relay
+    from api.app import STOP_GRACE, build_relay
 
     async def work(services: "Services") -> None:
         worker = build_relay(services)
         try:
             await worker.run()
         finally:
-            await worker.aclose()
+            await worker.aclose(STOP_GRACE)
 
     _run_alone(work)
 

@@ -127,8 +127,9 @@ class Relay:
             excluded_platforms=self._full_platforms,
         )
 
-    async def aclose(self) -> None:
-        await self._drainer.aclose()
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Stop (cancel ``run`` first), giving deliveries under way ``grace`` seconds."""
+        await self._drainer.aclose(grace)
         await self._client.aclose()
 
     async def run(self) -> None:

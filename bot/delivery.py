@@ -157,8 +157,9 @@ class SlackDelivery:
     async def drain(self, rounds: int = 1000) -> int:
         return await self._drainer.drain(rounds)
 
-    async def aclose(self) -> None:
-        await self._drainer.aclose()
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Stop (cancel ``run`` first), giving rows at work ``grace`` seconds."""
+        await self._drainer.aclose(grace)
 
     # --------------------------------------------------------------------------- outcome
 

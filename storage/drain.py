@@ -80,10 +80,21 @@ class Drainer:
             total += done
         return total
 
-    async def aclose(self) -> None:
-        for task in list(self._inflight):
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Stop delivering (cancel ``run`` first): deliveries under way get ``grace``
+        seconds to finish; the rest are cut short, and their rows handed back at once,
+        their outcome unknown, instead of waiting out the lease."""
+        if self._inflight and grace > 0:
+            await asyncio.wait(list(self._inflight), timeout=grace)
+        cut = list(self._inflight)
+        for task in cut:
             task.cancel()
-        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await asyncio.gather(*cut, return_exceptions=True)
+        if cut:
+            try:
+                await deliveries.release_own(self.db, self.topic, self.worker_id, ())
+            except Exception:  # stopping all the same: the rows wait out their lease
+                log.warning("%s: could not hand back %d rows on stopping", self.topic, len(cut))
 
     async def _claim(self, limit: int) -> list[Claimed]:
         return await deliveries.claim_due(
