@@ -296,8 +296,9 @@ def serve(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], st
 
 
 async def warn_without_autovacuum() -> None:
-    """A server with autovacuum off never analyzes the new database's tables, and the
-    outbox claim's plan on an unanalyzed table grows with the square of the backlog."""
+    """A server with autovacuum off never analyzes the new database's tables, so every
+    query is planned without statistics (the outbox claim's plan no longer depends on them;
+    see "Claim" in benchmarks/README.md)."""
     conn = await asyncpg.connect(PG_ADMIN)
     try:
         setting = await conn.fetchval("SHOW autovacuum")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, func, literal, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
@@ -81,21 +81,19 @@ async def claim_due(
     if limit <= 0:
         return []
     now = db.clock.now()
-    earlier = aliased(OutboxRow)
-    blocked_by_earlier = exists().where(
-        earlier.escalation_id == OutboxRow.escalation_id,
-        earlier.topic == OutboxRow.topic,
-        earlier.state == DeliveryState.pending,
-        earlier.id < OutboxRow.id,
-    )
     due = (
         select(OutboxRow)
         .where(
-            OutboxRow.topic == topic,
-            OutboxRow.state == DeliveryState.pending,
+            OutboxRow.topic == _inline(topic),
+            OutboxRow.state == _inline(DeliveryState.pending),
             OutboxRow.next_attempt_at <= now,
             or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
-            ~blocked_by_earlier,
+            # `<=` selects the same rows as `=` (a pending row is never below its own
+            # escalation's oldest), but PostgreSQL estimates that it keeps a third of them, not
+            # 0.5 %. With statistics, the LIMIT then discounts walking the topic in id order by
+            # far more than sorting every due row (estimated 84 against 10,935 with 100,000
+            # delivered rows and 4,000 pending; 5,464 with `=`).
+            OutboxRow.id <= _oldest_pending_of_its_escalation(),
         )
         .order_by(OutboxRow.id)
         .limit(limit)
@@ -113,6 +111,38 @@ async def claim_due(
                 .execution_options(synchronize_session=False)
             )
         return [_claimed(r) for r in rows]
+
+
+def _inline(value: str) -> Any:
+    """A value written into the statement rather than bound: the planner can then match it
+    with a partial index's condition (a bound value proves nothing, e.g. in PostgreSQL's
+    generic plan for a prepared statement)."""
+    return literal(str(value), literal_execute=True)
+
+
+def _oldest_pending_of_its_escalation() -> Any:
+    """The id of the oldest pending row of the outer row's escalation and topic: a lookup
+    in ``ix_outbox_pending_escalation`` per row the claim considers.
+
+    Written as a correlated ``min`` rather than ``NOT EXISTS (an earlier pending row)``:
+    without statistics PostgreSQL estimates every step at one row, and it planned that
+    anti-join as a nested loop rescanning all of the topic's pending rows for each row,
+    quadratic in the backlog. A correlated scalar subquery stays a probe per row, and only
+    an index ordered by id after (topic, escalation) serves its ``min`` cheaply. The topic
+    is the outer row's, not the literal: with the literal, ``ix_outbox_pending_<topic>``
+    qualifies too, and without statistics the planner took it (walking the topic's pending
+    rows from the start for every probe)."""
+    earlier = aliased(OutboxRow)
+    return (
+        select(func.min(earlier.id))
+        .where(
+            earlier.topic == OutboxRow.topic,
+            earlier.escalation_id == OutboxRow.escalation_id,
+            earlier.state == _inline(DeliveryState.pending),
+        )
+        .correlate(OutboxRow)
+        .scalar_subquery()
+    )
 
 
 def _held_by(row_id: int, worker: str) -> Any:

@@ -73,6 +73,9 @@ class DeliveryState(StrEnum):
     failed = "failed"
 
 
+PENDING_PREDICATE = "state = 'pending'"  # the partial outbox indexes' condition
+
+
 def _utc(**kw: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kw)
 
@@ -274,6 +277,25 @@ class OutboxRow(SQLModel, table=True):
         Index("ix_outbox_due", "topic", "state", "next_attempt_at"),
         Index("ix_outbox_escalation", "escalation_id", "topic", "id"),
         Index("ix_outbox_done", "state", "done_at"),
+        # For the claim (storage.deliveries.claim_due): each escalation's oldest pending row,
+        # and each topic's pending rows in id order.
+        Index(
+            "ix_outbox_pending_escalation",
+            "topic",
+            "escalation_id",
+            "id",
+            sqlite_where=text(PENDING_PREDICATE),
+            postgresql_where=text(PENDING_PREDICATE),
+        ),
+        *(
+            Index(
+                f"ix_outbox_pending_{topic}",
+                "id",
+                sqlite_where=text(f"{PENDING_PREDICATE} AND topic = '{topic}'"),
+                postgresql_where=text(f"{PENDING_PREDICATE} AND topic = '{topic}'"),
+            )
+            for topic in Topic
+        ),
     )
 
     id: int | None = Field(
