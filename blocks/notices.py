@@ -73,3 +73,8 @@ def trouble() -> str:
         ":warning: Baton could not do that just now (its database did not answer). Nothing "
         "was sent to the customer; please try again."
     )
+
+
+def trouble_in_modal() -> str:
+    """Shown in the modal, under an input: plain text, and what was typed is still there."""
+    return "Baton could not save this just now (its database did not answer). Please try again."

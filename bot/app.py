@@ -14,7 +14,7 @@ from bot.app_home import AppHomes
 from bot.client import listener_client, worker_client
 from bot.config import SlackConfig
 from bot.listeners import actions, commands, home, messages, views
-from bot.listeners.common import Deps
+from bot.listeners.common import Deps, outcome
 from bot.people import People
 from storage import slack_events
 from storage.database import Database
@@ -53,14 +53,15 @@ def _once_per_event(db: Database) -> Callable[..., Awaitable[Any]]:
     """Slack retries an event it thinks we missed, with the same ``event_id``: drop those.
     Messages are not recorded here, before they are handled, but by their listener once
     handled (``bot.listeners.messages``): one whose handling a crash cut short is handled
-    when Slack sends it again."""
+    when Slack sends it again. If the database cannot say, the event is handled: its
+    listener meets the same database, and tells the person who is waiting on it."""
 
     async def once_per_event(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> Any:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if (
             event_id
             and not messages.is_message(body)
-            and not await slack_events.first_sight(db, str(event_id))
+            and await outcome(slack_events.first_sight(db, str(event_id))) is False
         ):
             log.info("slack: event %s seen before (a retry); ignored", event_id)
             return BoltResponse(status=200, body="")

@@ -385,8 +385,16 @@ class StandIn:
             return "not_in_channel"
         return None
 
+    def _dm_with(self, user: str) -> str:
+        """The bot's DM with ``user`` (its App Home's Messages tab), made on first use."""
+        channel = f"D{user}"
+        self.channels.setdefault(channel, {BOT_USER, user})
+        return channel
+
     def _chat_postMessage(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         channel = p.get("channel")
+        if channel in self.users:  # a user id: Slack posts in the bot's DM with them
+            channel = self._dm_with(channel)
         error = self._channel_error(channel)
         if error:
             return 200, {"ok": False, "error": error}, {}
@@ -570,9 +578,7 @@ class StandIn:
         users = [u for u in str(p.get("users") or "").split(",") if u]
         if len(users) != 1 or users[0] not in self.users:
             return 200, {"ok": False, "error": "user_not_found"}, {}
-        channel = f"D{users[0]}"
-        self.channels.setdefault(channel, {BOT_USER, users[0]})
-        return 200, {"ok": True, "channel": {"id": channel}}, {}
+        return 200, {"ok": True, "channel": {"id": self._dm_with(users[0])}}, {}
 
     def _chat_getPermalink(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         channel, ts = p.get("channel", ""), p.get("message_ts", "")

@@ -51,7 +51,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
         where = where_clicked(body)
         closing = action["action_id"] == Action.CLOSE
         verb = "close" if closing else "reply to"
-        esc = await _owned_or_told(deps, client, where, action["value"], verb, queued_ok=closing)
+        allowed = _owned_or_told(deps, client, where, action["value"], verb, queued_ok=closing)
+        esc = await attempt(client, where, allowed)
         if esc is not None:
             modal = close_modal if closing else reply_modal
             await _open(client, body, modal(esc, where.metadata(esc.id)))
@@ -63,12 +64,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         where = where_clicked(body)
         choice, _, esc_id = (action.get("selected_option") or {}).get("value", "").partition(":")
-        esc = await threads.load_escalation(deps.db, esc_id)
+        esc = await attempt(client, where, _open_or_told(deps, client, where, esc_id))
         if esc is None:
-            await tell(client, where, notices.unknown_escalation())
-            return
-        if esc.status not in (Status.queued, Status.taken):
-            await tell(client, where, notices.not_possible("change", str(esc.status)))
             return
         if choice == MoreOption.UNASSIGN:
             change = machine.update(None, esc.id, await deps.actor_of(body), assignee=None)
@@ -76,12 +73,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
         elif choice == MoreOption.PRIORITY:
             await _open(client, body, priority_modal(esc, where.metadata(esc.id)))
         elif choice == MoreOption.REASSIGN:
-            # The members of the channel routing put the card in, wherever the click was.
-            card = await threads.thread_of(deps.db, esc.id)
-            suggested = await _channel_members(
-                deps, client, card.channel_id if card else where.channel
-            )
-            await _open(client, body, reassign_modal(esc, where.metadata(esc.id), suggested))
+            suggested = await attempt(client, where, _suggested(deps, client, esc, where))
+            if suggested is not None:
+                modal = reassign_modal(esc, where.metadata(esc.id), suggested)
+                await _open(client, body, modal)
 
     @app.action(Action.TAKE_AND_SEND)
     @app.action(Action.KEEP_AS_NOTE)
@@ -127,6 +122,29 @@ async def _owned_or_told(
     else:
         await tell(client, where, notices.not_possible(action, str(esc.status)))
     return None
+
+
+async def _open_or_told(
+    deps: Deps, client: AsyncWebClient, where: Where, esc_id: str
+) -> Escalation | None:
+    """The escalation if it is still open to changes; else the user is told why not."""
+    esc = await threads.load_escalation(deps.db, esc_id)
+    if esc is None:
+        await tell(client, where, notices.unknown_escalation())
+        return None
+    if esc.status not in (Status.queued, Status.taken):
+        await tell(client, where, notices.not_possible("change", str(esc.status)))
+        return None
+    return esc
+
+
+async def _suggested(
+    deps: Deps, client: AsyncWebClient, esc: Escalation, where: Where
+) -> list[tuple[str, str]]:
+    """Who to offer first when assigning: the members of the channel routing put the card
+    in, wherever the click was."""
+    card = await threads.thread_of(deps.db, esc.id)
+    return await _channel_members(deps, client, card.channel_id if card else where.channel)
 
 
 async def _open(client: AsyncWebClient, body: dict[str, Any], view: Any) -> None:

@@ -6,22 +6,17 @@ follows through the command's ``response_url``.
 """
 
 import asyncio
-import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from sqlalchemy.exc import SQLAlchemyError
 
 from blocks import commands
 from blocks.card import CardMessage
 from blocks.queue_entry import Entry
 from bot.links import ThreadLinks
-from bot.listeners.common import Deps
+from bot.listeners.common import ANSWER_WITHIN, Deps, Failed, outcome
 from storage import queue, search
 from storage.queue import Group, QueueFilter
-
-log = logging.getLogger("baton.slack")
-ANSWER_WITHIN = 2.0  # seconds: what is left of Slack's 3 covers the way back
 
 
 def register(app: AsyncApp, deps: Deps, links: ThreadLinks) -> None:
@@ -46,21 +41,23 @@ def register(app: AsyncApp, deps: Deps, links: ThreadLinks) -> None:
 
 
 async def answer(deps: Deps, links: ThreadLinks, user_id: str, text: str) -> CardMessage:
+    """What the user sees: the list asked for, or why there is none just now."""
+    found = await outcome(_answer(deps, links, user_id, text))
+    return commands.trouble() if isinstance(found, Failed) else found
+
+
+async def _answer(deps: Deps, links: ThreadLinks, user_id: str, text: str) -> CardMessage:
     words = text.strip()
     sub, _, rest = words.partition(" ")
     sub = sub.lower()
-    try:
-        if sub in ("", "help"):
-            return commands.help_message()
-        if sub == "mine":
-            return await _group(deps, links, user_id, Group.mine)
-        if sub == "waiting":
-            return await _group(deps, links, user_id, Group.waiting)
-        if sub == "search":
-            return await _search(deps, links, rest)
-    except (SQLAlchemyError, OSError):
-        log.exception("slack: /escalations %s failed", sub)
-        return commands.trouble()
+    if sub in ("", "help"):
+        return commands.help_message()
+    if sub == "mine":
+        return await _group(deps, links, user_id, Group.mine)
+    if sub == "waiting":
+        return await _group(deps, links, user_id, Group.waiting)
+    if sub == "search":
+        return await _search(deps, links, rest)
     return commands.unknown_command(words)
 
 

@@ -1,5 +1,6 @@
 """What every listener shares: its dependencies, and telling one person what happened."""
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable
@@ -7,18 +8,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+from slack_bolt.async_app import AsyncAck
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from blocks import notices
 from bot.people import People
-from storage.database import Database
+from storage.database import Database, unavailable
 from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner, StorageError
 from storage.machine import Actor, Machine
 
 log = logging.getLogger("baton.slack")
 T = TypeVar("T")
+ANSWER_WITHIN = 2.0  # seconds to answer Slack in: what is left of its 3 covers the way back
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,62 @@ async def tell(
         log.warning("slack: could not tell %s in a DM either: %s", where.user, exc)
 
 
-async def attempt(client: AsyncWebClient, where: Where, action: Awaitable[T]) -> T | None:
-    """Run a state change; a refusal or a failure is told to the person who asked."""
+@dataclass(frozen=True)
+class Failed:
+    """What someone asked from Slack did not happen; ``notice`` tells them why."""
+
+    notice: str
+    refused: bool  # storage said no (final); otherwise the database failed (try again)
+
+
+async def outcome(action: Awaitable[T]) -> T | Failed:
+    """Run what someone asked from Slack: a change, or the reads it takes (an escalation
+    before its modal opens, a Home, a list). A refusal or a database that failed comes back
+    as a ``Failed``, for the caller to answer the person in the way its request allows."""
     try:
         return await action
     except StorageError as exc:
-        await tell(client, where, refusal(exc))
-    except (SQLAlchemyError, OSError):
-        log.exception("slack: a change asked from Slack failed")
-        await tell(client, where, notices.trouble())
-    return None
+        return Failed(refusal(exc), refused=True)
+    except (SQLAlchemyError, OSError) as exc:
+        # A bare OSError is a connection that broke under the driver (asyncpg lets it out).
+        if isinstance(exc, OSError) or unavailable(exc):
+            cause = getattr(exc, "orig", None) or exc
+            log.warning("slack: the database is unavailable (%s)", type(cause).__name__)
+        else:
+            log.exception("slack: what was asked from Slack failed")
+        return Failed(notices.trouble(), refused=False)
+
+
+async def attempt(client: AsyncWebClient, where: Where, action: Awaitable[T]) -> T | None:
+    """Run what someone asked from Slack; a refusal or a failure is told to them (ephemeral,
+    or in a DM). None then: they know, there is nothing more to do."""
+    result = await outcome(action)
+    if isinstance(result, Failed):
+        await tell(client, where, result.notice)
+        return None
+    return result
+
+
+async def submit(
+    ack: AsyncAck, client: AsyncWebClient, where: Where, change: Awaitable[T], input_id: str
+) -> T | None:
+    """The change a modal's submission asks for, answered within Slack's 3 seconds. Done in
+    time, the modal closes. The database failing, the modal stays open with why under
+    ``input_id``, everything typed in it kept, so that submitting again is all it takes.
+    Refused, it closes and the person is told why, as ``attempt`` does; so is whatever
+    comes of a change that outlasts the time Slack gives."""
+    running = asyncio.ensure_future(outcome(change))
+    try:
+        result = await asyncio.wait_for(asyncio.shield(running), ANSWER_WITHIN)
+    except TimeoutError:
+        await ack()
+        result = await running
+    else:
+        if isinstance(result, Failed) and not result.refused:
+            await ack(response_action="errors", errors={input_id: notices.trouble_in_modal()})
+            return None
+        await ack()
+    if isinstance(result, Failed):
+        await tell(client, where, result.notice)
+        return None
+    return result

@@ -10,6 +10,7 @@ A message is handled before Slack is answered (see ``handle_before_answering``).
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from blocks import notices
 from blocks.prompts import held_message_prompt
-from bot.listeners.common import Deps, Where, attempt, tell
+from bot.listeners.common import Deps, Failed, Where, attempt, outcome, tell
 from storage import slack_events, threads
 from storage.machine import Actor
 from storage.models import Escalation, Message, Status
@@ -48,14 +49,20 @@ def register(app: AsyncApp, deps: Deps) -> None:
         answered event again, so a reply answered first and then cut short by a crash
         would be lost. The event is remembered once handled, not before, so one whose
         handling was cut short is handled when Slack sends it again (a reply is recorded
-        once however often it comes: by its ts)."""
+        once however often it comes: by its ts).
+
+        A database that does not answer is no crash: the writer is told that their message
+        went nowhere (see ``_in_a_thread`` and ``attempt``), and Slack is answered all the
+        same, so that it does not deliver the message again later, behind their back."""
         event_id = str(body.get("event_id") or "")
-        if event_id and await slack_events.seen(deps.db, event_id):
+        seen = await outcome(slack_events.seen(deps.db, event_id)) if event_id else False
+        if seen is True:
             log.info("slack: event %s seen before (a retry); ignored", event_id)
         else:
-            await _handle(deps, client, context.team_id or "", event)
+            ours = _Ours(context.team_id or "", context.bot_user_id)
+            await _handle(deps, client, ours, event)
             if event_id:
-                await slack_events.first_sight(deps.db, event_id)
+                await outcome(slack_events.first_sight(deps.db, event_id))
         await next()
 
     @app.event("message", middleware=[handle_before_answering])
@@ -63,35 +70,50 @@ def register(app: AsyncApp, deps: Deps) -> None:
         """Nothing is left to do once Slack is answered (see handle_before_answering)."""
 
 
-async def _handle(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class _Ours:
+    """The workspace, and the bot's own user (whose cards head escalation threads)."""
+
+    team: str
+    bot_user: str | None
+
+
+async def _handle(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
     subtype = event.get("subtype")
     if subtype == "message_changed":
-        await _edited(deps, client, team, event)
+        await _edited(deps, client, ours, event)
     elif subtype == "message_deleted":
-        await _deleted(deps, client, team, event)
+        await _deleted(deps, client, ours, event)
     elif subtype in HANDLED_SUBTYPES:
-        await _posted(deps, client, team, event)
+        await _posted(deps, client, ours, event)
 
 
 async def _in_a_thread(
-    deps: Deps, team: str, channel: str, message: dict[str, Any]
+    deps: Deps, client: AsyncWebClient, ours: _Ours, channel: str, message: dict[str, Any]
 ) -> tuple[Escalation, Where, Actor] | None:
     """A person's reply in an escalation's thread: the escalation, where to answer the
-    person, and who they are. None for bots, top-level messages and other threads."""
+    person, and who they are. None for bots, top-level messages and other threads, and
+    when the database does not answer: then the writer is told, if the thread is under a
+    post of the bot's (as an escalation's is), and not someone else's."""
     thread_ts = message.get("thread_ts")
     if not message.get("user") or message.get("bot_id"):
         return None  # Baton's own posts (and their edits) come back as events too
     if not thread_ts or thread_ts == message.get("ts"):
         return None
-    esc = await threads.escalation_in_thread(deps.db, team, channel, thread_ts)
+    where = Where(channel, message["user"], thread_ts)
+    esc = await outcome(threads.escalation_in_thread(deps.db, ours.team, channel, thread_ts))
+    if isinstance(esc, Failed):
+        if message.get("parent_user_id") in (None, ours.bot_user):
+            await tell(client, where, esc.notice)
+        return None
     if esc is None:
         return None
     author = await deps.people.actor(message["user"])
-    return esc, Where(channel, message["user"], thread_ts), author
+    return esc, where, author
 
 
-async def _posted(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
-    found = await _in_a_thread(deps, team, event.get("channel", ""), event)
+async def _posted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
+    found = await _in_a_thread(deps, client, ours, event.get("channel", ""), event)
     if found is None:
         return
     esc, where, author = found
@@ -124,39 +146,42 @@ async def _posted(deps: Deps, client: AsyncWebClient, team: str, event: dict[str
         await tell(client, where, notices.files_not_relayed())
 
 
-async def _relayed(deps: Deps, esc_id: str, ts: str) -> Message | None:
+async def _relayed(deps: Deps, esc_id: str, ts: str) -> bool:
+    """Whether the message with this ts went to the customer."""
     async with deps.db.read() as s:
-        stmt = select(Message).where(Message.escalation_id == esc_id, Message.slack_ts == ts)
-        return (await s.execute(stmt)).scalars().first()
+        stmt = select(Message.id).where(Message.escalation_id == esc_id, Message.slack_ts == ts)
+        return (await s.execute(stmt)).first() is not None
 
 
-async def _edited(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
+async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
     message = event.get("message") or {}
     previous = event.get("previous_message") or {}
     if (message.get("text") or "") == (previous.get("text") or ""):
         return  # an unfurl or a reaction, not a change of words
-    found = await _in_a_thread(deps, team, event.get("channel", ""), message)
+    found = await _in_a_thread(deps, client, ours, event.get("channel", ""), message)
     if found is None:
         return
     esc, where, author = found
-    relayed = await _relayed(deps, esc.id, message.get("ts", ""))
+    relayed = await attempt(client, where, _relayed(deps, esc.id, message.get("ts", "")))
+    if relayed is None:
+        return
     what = "a message already sent to the customer" if relayed else "a message in the thread"
     note = f"Edited {what} in Slack. Now: {message.get('text') or ''}"
     done = await attempt(
         client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)
     )
-    if done is not None and relayed is not None:
+    if done is not None and relayed:
         await tell(client, where, notices.edit_not_relayed())
 
 
-async def _deleted(deps: Deps, client: AsyncWebClient, team: str, event: dict[str, Any]) -> None:
+async def _deleted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
     previous = event.get("previous_message") or {}
-    found = await _in_a_thread(deps, team, event.get("channel", ""), previous)
+    found = await _in_a_thread(deps, client, ours, event.get("channel", ""), previous)
     if found is None:
         return
     esc, where, author = found
-    if await _relayed(deps, esc.id, previous.get("ts", "")) is None:
-        return  # a note or an unsent message: nothing left anywhere to account for
+    if not await attempt(client, where, _relayed(deps, esc.id, previous.get("ts", ""))):
+        return  # a note or an unsent message (nothing left anywhere to account for), or told
     note = f"Deleted in Slack a message the customer already has: {previous.get('text') or ''}"
     done = await attempt(
         client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)

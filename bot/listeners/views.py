@@ -1,5 +1,7 @@
-"""Modal submissions: Reply, Close, (Re)assign and Priority. Input is checked before the ack
-(so mistakes show in the modal); the change runs after it."""
+"""Modal submissions: Reply, Close, (Re)assign and Priority. Input is checked first, so that
+mistakes show in the modal; then the change runs, and Slack is answered when it is done, or
+once Slack's time is nearly up (see ``submit``): a database that did not answer shows in
+the modal too, with what was typed kept."""
 
 from typing import Any
 
@@ -8,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.ids import Input, View
 from blocks.modals import read_assignee, read_close, read_priority, read_reply
-from bot.listeners.common import Deps, Where, attempt
+from bot.listeners.common import Deps, Where, submit
 
 
 def _submitted(body: dict[str, Any]) -> tuple[str, Where, dict[str, Any]]:
@@ -27,18 +29,22 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if not text:
             await ack(response_action="errors", errors={Input.REPLY_TEXT: "Write a reply first."})
             return
-        await ack()
-        await attempt(client, where, machine.reply(None, esc_id, await deps.actor_of(body), text))
+
+        async def change() -> Any:
+            return await machine.reply(None, esc_id, await deps.actor_of(body), text)
+
+        await submit(ack, client, where, change(), Input.REPLY_TEXT)
 
     @app.view(View.CLOSE)
     async def close(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         esc_id, where, values = _submitted(body)
         resolution, note, keep_paused = read_close(values)
-        await ack()
-        change = machine.close(
-            None, esc_id, await deps.actor_of(body), resolution, note, keep_paused
-        )
-        await attempt(client, where, change)
+
+        async def change() -> Any:
+            actor = await deps.actor_of(body)
+            return await machine.close(None, esc_id, actor, resolution, note, keep_paused)
+
+        await submit(ack, client, where, change(), Input.RESOLUTION)
 
     @app.view(View.REASSIGN)
     async def reassign(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -47,10 +53,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if not user:
             await ack(response_action="errors", errors={Input.ASSIGNEE: "Choose someone."})
             return
-        await ack()
-        agent = await people.actor(user)
-        change = machine.update(None, esc_id, await deps.actor_of(body), assignee=agent)
-        await attempt(client, where, change)
+
+        async def change() -> Any:
+            agent = await people.actor(user)
+            return await machine.update(None, esc_id, await deps.actor_of(body), assignee=agent)
+
+        await submit(ack, client, where, change(), Input.ASSIGNEE)
 
     @app.view(View.PRIORITY)
     async def priority(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -59,6 +67,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if chosen is None:
             await ack(response_action="errors", errors={Input.PRIORITY: "Choose a priority."})
             return
-        await ack()
-        change = machine.update(None, esc_id, await deps.actor_of(body), priority=chosen)
-        await attempt(client, where, change)
+
+        async def change() -> Any:
+            actor = await deps.actor_of(body)
+            return await machine.update(None, esc_id, actor, priority=chosen)
+
+        await submit(ack, client, where, change(), Input.PRIORITY)

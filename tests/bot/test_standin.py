@@ -73,6 +73,14 @@ async def test_messages_threads_metadata_and_history(slack: StandIn) -> None:
         assert error.value.response["error"] == expected
 
 
+async def test_a_post_to_a_user_id_lands_in_the_bots_dm_with_them(slack: StandIn) -> None:
+    client = _client(slack)
+    posted = await client.chat_postMessage(channel="U0MINH", text="hello")
+    opened = await client.conversations_open(users="U0MINH")
+    assert posted["channel"] == opened["channel"]["id"] == "DU0MINH"
+    assert [m.text for m in slack.top_level("DU0MINH")] == ["hello"]
+
+
 async def test_rate_limits_answer_429_and_the_sdk_waits_them_out(slack: StandIn) -> None:
     slack.fail("chat.postMessage", Fault(retry_after=1))
     client = _client(slack)
