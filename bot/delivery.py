@@ -47,6 +47,8 @@ METADATA_TYPE = "baton_post"
 FIRST_RETRY = timedelta(seconds=1)
 LONGEST_WAIT = timedelta(minutes=5)
 DEFER_AFTER = 10.0  # a row facing a longer pacing wait gives its place to other channels
+# A row that waited this long for a place at work renews its lease before it starts.
+RENEW_AFTER = deliveries.LEASE / 4
 LOOKBACK = timedelta(minutes=10)  # how far before a row a lost card post may be found
 HISTORY_PAGES = 5
 
@@ -74,6 +76,10 @@ class Retry(Exception):
     def __init__(self, error: str, wait: timedelta | None = None) -> None:
         super().__init__(error)
         self.error, self.wait = error, wait
+
+
+class Lost(Exception):
+    """The row's lease ran out while it waited, and another worker holds it now."""
 
 
 class Park(Exception):
@@ -165,18 +171,33 @@ class SlackDelivery:
 
     async def _deliver(self, row: Claimed) -> None:
         attempt = _Attempt(row)
+        claimed_at = self.db.clock.now()
         await self._at_work.acquire()
         attempt.at_work = True
         try:
+            if self.db.clock.now() - claimed_at > RENEW_AFTER and not await self._keep(attempt):
+                return
             await self._attempt(attempt)
         finally:
             if attempt.at_work:
                 self._at_work.release()
 
+    async def _keep(self, attempt: _Attempt, seconds_more: float = 0.0) -> bool:
+        """Renew the row's lease before a wait; False (and a log line) if the lease ran out
+        and another worker has the row now: it is theirs to deliver, not this worker's."""
+        until = self.db.clock.now() + timedelta(seconds=seconds_more) + deliveries.LEASE
+        if await deliveries.renew(self.db, attempt.row, self.worker_id, until):
+            return True
+        row = attempt.row
+        log.info("slack: %s for %s went to another worker", row.kind, row.escalation_id)
+        return False
+
     async def _attempt(self, attempt: _Attempt) -> None:
         row = attempt.row
         try:
             await self._handle(attempt)
+        except Lost:
+            return
         except Retry as retry:
             await self._retry(attempt, retry)
         except Park as park:
@@ -449,8 +470,8 @@ class SlackDelivery:
             return
         if not attempt.posted and wait > DEFER_AFTER:
             raise Retry("ratelimited", timedelta(seconds=wait))
-        until = self.db.clock.now() + timedelta(seconds=wait) + deliveries.LEASE
-        await deliveries.renew(self.db, attempt.row, self.worker_id, until)
+        if not await self._keep(attempt, wait):
+            raise Lost()
         self._at_work.release()
         attempt.at_work = False
         try:

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from blocks.ids import Action, MoreOption
-from bot.delivery import METADATA_TYPE
+from bot.client import worker_client
+from bot.delivery import METADATA_TYPE, SlackDelivery
 from bot.pacing import ChannelPacer
 from bot.standin import BOT_USER, Fault, StandIn
 from storage import deliveries
@@ -227,3 +228,42 @@ async def test_pacer_counts_the_interval_from_the_answer_and_queues_posts() -> N
     await queued
     pacer.hold("C2", 30)
     assert pacer.wait_for("C2") == 30.0
+
+
+async def test_a_row_that_waited_past_its_lease_is_left_to_the_worker_that_took_it(
+    senv: SlackEnv,
+) -> None:
+    first = (await senv.env.create())["id"]
+    second = (await senv.env.create())["id"]
+    slack = senv.env.services.slack
+    assert slack is not None
+    # One place at work, held by the first card's post, which Slack is slow to take.
+    worker = SlackDelivery(
+        senv.env.db, worker_client(slack), slack.router, pacer=ChannelPacer(0), concurrency=1
+    )
+    senv.slack.fail("chat.postMessage", Fault(delay=1.0))
+    delivering = asyncio.create_task(worker.run_once())
+
+    async def both_claimed() -> bool:
+        async with senv.env.db.read() as s:
+            rows = await s.execute(select(OutboxRow).where(OutboxRow.topic == Topic.slack))
+            return {r.claimed_by for r in rows.scalars()} == {worker.worker_id}
+
+    await eventually(both_claimed, what="both cards claimed")
+    # Meanwhile the leases run out, and another replica claims the rows.
+    _clock(senv).advance(deliveries.LEASE + timedelta(seconds=1))
+    taken = await deliveries.claim_due(senv.env.db, Topic.slack, "slack-other", 16)
+    assert {row.escalation_id for row in taken} == {first, second}
+    assert await delivering == 2
+    await worker.aclose()
+    assert len(_cards(senv.slack, first)) == 1  # it was under way: Slack has it
+    assert _cards(senv.slack, second) == []  # not begun: left to the replica that has it
+    async with senv.env.db.read() as s:
+        row = (
+            await s.execute(
+                select(OutboxRow).where(
+                    OutboxRow.escalation_id == second, OutboxRow.topic == Topic.slack
+                )
+            )
+        ).scalar_one()
+    assert row.claimed_by == "slack-other" and row.state == DeliveryState.pending
