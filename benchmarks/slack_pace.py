@@ -7,6 +7,7 @@ chat.postMessage calls in the channel, and the stand-in paces every one of them.
 theoretical minimum is one second per post after the first.
 
     python benchmarks/slack_pace.py [--count 300] [--click-every 2] [--databases sqlite]
+        [--latency 0]
 """
 
 import argparse
@@ -112,7 +113,9 @@ def early_gaps(posts: list[Post]) -> list[float]:
     return gaps
 
 
-def report(kind: str, started: float, ids: list[str], posts: list[Post], clicks: Clicks) -> None:
+def report(
+    kind: str, started: float, ids: list[str], posts: list[Post], clicks: Clicks, latency: float
+) -> None:
     accepted = [p for p in posts if p.ts]
     cards = [p for p in accepted if p.key == "card"]
     refused = [p for p in posts if p.status == 429]
@@ -121,7 +124,8 @@ def report(kind: str, started: float, ids: list[str], posts: list[Post], clicks:
     minimum = (len(accepted) - 1) * INTERVAL
     took = max(p.done for p in accepted) - started
     last_card = max(p.done for p in cards) - started
-    print(f"{kind}: {len(ids)} escalations to one channel, {INTERVAL:.0f} post/s")
+    away = f", {latency * 1000:.0f} ms round trip to Slack" if latency else ""
+    print(f"{kind}: {len(ids)} escalations to one channel, {INTERVAL:.0f} post/s{away}")
     print(
         f"  chat.postMessage accepted in the channel: {len(accepted)} "
         f"({len(cards)} cards, {len(accepted) - len(cards)} thread posts)"
@@ -149,9 +153,10 @@ def report(kind: str, started: float, ids: list[str], posts: list[Post], clicks:
     )
 
 
-async def bench(kind: str, count: int, click_every: float) -> None:
+async def bench(kind: str, count: int, click_every: float, latency: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        async with running(kind, Path(tmp), post_interval=INTERVAL) as stack:
+        pace = {"post_interval": INTERVAL, "slack_latency": latency}
+        async with running(kind, Path(tmp), **pace) as stack:
             started, ids = await create_all(stack, count)
             stop = asyncio.Event()
             clicking = asyncio.create_task(click_takes(stack, ids, click_every, stop))
@@ -161,7 +166,7 @@ async def bench(kind: str, count: int, click_every: float) -> None:
             stop.set()
             clicks = await clicking
             posts = [p for p in stack.slack.all_posts() if p.channel == CHANNEL]
-    report(kind, started, ids, posts, clicks)
+    report(kind, started, ids, posts, clicks, latency)
 
 
 async def main() -> None:
@@ -169,9 +174,12 @@ async def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="escalations")
     parser.add_argument("--click-every", type=float, default=2.0, help="seconds between clicks")
     parser.add_argument("--databases", nargs="+", default=["sqlite"])
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="the stand-in's round trip, in ms"
+    )
     args = parser.parse_args()
     for kind in args.databases:
-        await bench(kind, args.count, args.click_every)
+        await bench(kind, args.count, args.click_every, args.latency / 1000)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ SAMPLE_EVERY = 10.0
 # What the verdict calls flat: memory grown by less than this fraction, open files by fewer
 # than this many on average (connections come and go), a p99 under this many times the early.
 MEMORY_GROWTH, FD_GROWTH, P99_DRIFT = 0.05, 5, 1.5
+# By then SQLite's page caches (up to 2 MB per pooled connection) have filled.
+LEVELS_OFF_BY = 600.0
 
 
 @dataclass
@@ -267,13 +269,23 @@ def verdict(samples: list[Sample], usage: list[Usage], seconds: float) -> list[s
     memory = "flat" if rss_b / rss_a - 1 < MEMORY_GROWTH else "GROWING"
     files = "flat" if fds_b - fds_a < FD_GROWTH else "GROWING"
     p99 = "steady" if p99_b / p99_a < P99_DRIFT else "DRIFTING"
-    return [
+    lines = [
         f"verdict ({a0:.0f}-{a1:.0f} s against {b0:.0f}-{b1:.0f} s):",
         f"  memory {memory}: {rss_a:.1f} -> {rss_b:.1f} MB ({rss_b - rss_a:+.1f} MB, "
         f"{rss_b / rss_a - 1:+.1%})",
         f"  open files {files}: {fds_a:.1f} -> {fds_b:.1f} ({fds_b - fds_a:+.1f})",
         f"  p99 {p99}: {p99_a:.1f} -> {p99_b:.1f} ms ({p99_b / p99_a - 1:+.0%})",
     ]
+    if seconds >= 2 * LEVELS_OFF_BY:
+        # Caches fill for the first minutes; from then on, memory that still grows leaks.
+        middle = [u for u in usage if LEVELS_OFF_BY <= u.at <= LEVELS_OFF_BY + (b1 - b0)]
+        rss_m = mean([u.rss_mb for u in middle])
+        settled = "flat" if rss_b / rss_m - 1 < MEMORY_GROWTH / 2 else "GROWING"
+        lines.append(
+            f"  memory after {LEVELS_OFF_BY / 60:.0f} minutes {settled}: {rss_m:.1f} -> "
+            f"{rss_b:.1f} MB ({rss_b - rss_m:+.1f} MB, {rss_b / rss_m - 1:+.1%})"
+        )
+    return lines
 
 
 def by_kind(samples: list[Sample]) -> list[str]:

@@ -61,10 +61,13 @@ class Post:
 
 
 class TimedSlack(StandIn):
-    """The stand-in, noting every chat.postMessage with this process's clock."""
+    """The stand-in, noting every chat.postMessage with this process's clock; with
+    ``latency`` (seconds), as far away as that round trip: each call reaches it half of
+    that after it was sent, and its answer takes the other half."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, latency: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.latency = latency
         self.posts: list[Post] = []
         self._cards: dict[str, Post] = {}
         self._posts_lock = threading.Lock()
@@ -72,10 +75,12 @@ class TimedSlack(StandIn):
     def handle(
         self, method: str, token: str | None, params: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str], bool]:
+        time.sleep(self.latency / 2)  # each call has its own thread
         at = time.perf_counter()
         answer = super().handle(method, token, params)
         if method == "chat.postMessage":
             self._note(at, params, answer[0], answer[1])
+        time.sleep(self.latency / 2)
         return answer
 
     def _note(self, at: float, params: dict[str, Any], status: int, body: dict[str, Any]) -> None:
@@ -328,15 +333,19 @@ async def running(
     *,
     routes: dict[str, str] | None = None,
     post_interval: float = 0.0,
+    slack_latency: float = 0.0,
 ) -> AsyncIterator[Stack]:
     """Baton on a fresh ``kind`` database, with the stand-in Slack (``post_interval`` > 0
-    enforces Slack's pace per channel) and a platform. Cards go to ``CHANNEL`` unless a
-    customer channel in ``routes`` names another Slack channel."""
+    enforces Slack's pace per channel; ``slack_latency`` is its round trip) and a platform.
+    Cards go to ``CHANNEL`` unless a customer channel in ``routes`` names another Slack
+    channel."""
     routes = routes or {}
     members = {BOT_USER, *AGENTS}
     channels = {c: set(members) for c in {CHANNEL, *routes.values()}}
     users = {a: person(a) for a in AGENTS}
-    slack = TimedSlack(channels=channels, users=users, post_interval=post_interval).start()
+    slack = TimedSlack(
+        channels=channels, users=users, post_interval=post_interval, latency=slack_latency
+    ).start()
     platform = Platform().start()
     db_url, db_name = await database(kind, workdir)
     if db_name is not None:
