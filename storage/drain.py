@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime
 
 from storage import deliveries
-from storage.database import Database
+from storage.database import Database, unavailable
 from storage.deliveries import Claimed
 from storage.models import Topic
 
@@ -35,6 +36,7 @@ class Drainer:
         # A claim failed (it may have been committed all the same) or an outcome went
         # unrecorded: give back the rows this worker holds but is not working on.
         self._claims_unknown = False
+        self._unavailable_since: datetime | None = None  # claims failing for want of a database
         self._wake = asyncio.Event()
         db.on_commit(self._wake.set)
 
@@ -53,16 +55,36 @@ class Drainer:
                     )
                     self._claims_unknown = False
                 claimed = await self._claim(room)
-            except Exception:  # the database may be briefly unreachable; keep the worker alive
-                log.exception("%s: could not claim rows", self.topic)
+            except Exception as exc:  # keep the worker alive, whatever went wrong
+                self._could_not_claim(exc)
                 self._claims_unknown = True
                 claimed = []
+            else:
+                if self._unavailable_since is not None:
+                    log.info("%s: the database answers again; claiming", self.topic)
+                    self._unavailable_since = None
             for row in claimed:
                 self._start(row)
             if room > 0 and len(claimed) == room:
                 continue  # a full claim: more may be due right now
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    def _could_not_claim(self, exc: Exception) -> None:
+        """Log a failed claim: an outage once when it begins (a worker polls every second
+        through it), anything else every time, with its traceback."""
+        if not unavailable(exc):
+            log.error("%s: could not claim rows", self.topic, exc_info=exc)
+        elif self._unavailable_since is None:
+            self._unavailable_since = self.db.clock.now()
+            cause = getattr(exc, "orig", None) or exc
+            log.warning(
+                "%s: the database is unavailable (%s: %s); trying every %.0fs",
+                self.topic,
+                type(cause).__name__,
+                cause,
+                self.poll_interval,
+            )
 
     async def run_once(self) -> int:
         """Deliver everything due now (one round per escalation); for tests and tools."""
