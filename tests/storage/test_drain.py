@@ -18,12 +18,15 @@ from tests.bot.conftest import eventually
 from tests.faults.tcp_proxy import TcpProxy
 from tests.storage.test_deliveries import Queue, _queue
 
-pytestmark = pytest.mark.postgres
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.parametrize("database_url", ["postgres"], indirect=True),
+]
 
 
 @pytest.fixture
-async def proxied(pg_database: str) -> AsyncIterator[tuple[TcpProxy, Queue]]:
-    direct = make_url(pg_database)
+async def proxied(database_url: str) -> AsyncIterator[tuple[TcpProxy, Queue]]:
+    direct = make_url(database_url)
     proxy = TcpProxy(direct.host or "127.0.0.1", direct.port or 5432).start()
     through = direct.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     try:
