@@ -4,11 +4,11 @@ Rows are rendered from the database as it is when they run, so a card update alw
 the latest state (and covers every update queued before it). Order per escalation comes
 from the outbox; pace per channel from ``ChannelPacer``. A row waiting for its channel's
 turn is not at work: the worker holds many more rows than it works on at once, so one busy
-channel does not hold up the others. Nothing is posted twice: every
-post carries its escalation and a key in message metadata, and a row whose earlier attempt
-may have taken effect (a timeout, a crash) first looks in Slack for what it was about to
-post. Errors Slack calls transient are retried for 24 hours; the rest park the row with a
-log line that says what to fix.
+channel does not hold up the others. Nothing is posted twice: every post carries its
+escalation and a key in message metadata, and a row whose earlier attempt may have taken
+effect (a timeout, a crash) first looks in Slack for what it was about to post. Errors
+Slack calls transient are retried for 24 hours; the rest park the row with a log line that
+says what to fix.
 """
 
 import asyncio
@@ -183,8 +183,9 @@ class SlackDelivery:
                 self._at_work.release()
 
     async def _keep(self, attempt: _Attempt, seconds_more: float = 0.0) -> bool:
-        """Renew the row's lease before a wait; False (and a log line) if the lease ran out
-        and another worker has the row now: it is theirs to deliver, not this worker's."""
+        """Renew the row's lease for a wait of ``seconds_more``, or after a long one; False
+        (and a log line) if the lease ran out and another worker has the row now: it is
+        theirs to deliver, not this worker's."""
         until = self.db.clock.now() + timedelta(seconds=seconds_more) + deliveries.LEASE
         if await deliveries.renew(self.db, attempt.row, self.worker_id, until):
             return True
