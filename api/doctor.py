@@ -4,14 +4,13 @@ created or altered."""
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from api.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.config import Config, ConfigError
 from api.doctor_slack import slack_findings
 from api.findings import Finding, failed, ok, skipped
 from api.settings import Settings
-from storage.database import Database
+from storage.database import Database, cause
 from storage.migrate import current_revision, head_revision
 from storage.models import Platform
 from storage.platforms import list_platforms
@@ -84,7 +83,7 @@ async def database_findings(settings: Settings) -> tuple[list[Finding], list[Pla
 
 def _reason(exc: Exception) -> str:
     """The driver's own words, without SQLAlchemy's wrapping."""
-    return str(exc.orig) if isinstance(exc, DBAPIError) and exc.orig is not None else str(exc)
+    return str(cause(exc))
 
 
 def secret_key_check(settings: Settings, platforms: list[Platform]) -> Finding:

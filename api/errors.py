@@ -7,11 +7,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storage.database import unavailable
+from storage.database import cause, unavailable
 from storage.errors import (
     Conflict,
     IdempotencyInFlight,
@@ -135,29 +134,20 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=exc.headers)
 
-    @app.exception_handler(DBAPIError)
-    async def _database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+    @app.exception_handler(SQLAlchemyError)
+    async def _database_error(_: Request, exc: SQLAlchemyError) -> JSONResponse:
         if unavailable(exc):
-            log.warning("database unavailable: %s", type(exc.orig).__name__)
-            return _database_unavailable()
+            log.warning("database unavailable: %s", type(cause(exc)).__name__)
+            return error_response(
+                503,
+                "unavailable",
+                "the database is unavailable; try again shortly",
+                headers={"Retry-After": "1"},
+            )
         log.exception("database error")
         return error_response(500, "internal_error", "internal error")
-
-    @app.exception_handler(PoolTimeout)
-    async def _pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
-        log.warning("database unavailable: no connection of the pool came free in time")
-        return _database_unavailable()
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "internal error")
-
-
-def _database_unavailable() -> JSONResponse:
-    return error_response(
-        503,
-        "unavailable",
-        "the database is unavailable; try again shortly",
-        headers={"Retry-After": "1"},
-    )

@@ -122,14 +122,20 @@ _UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03")
 
 def unavailable(exc: BaseException) -> bool:
     """The database could not be reached, could not take the connection now, or the
-    connection broke, or every connection of the pool stayed busy: trying again later may
-    work (unlike an error in the statement)."""
-    if isinstance(exc, OperationalError | PoolTimeout):
+    connection broke (asyncpg may let a bare OSError out when it does), or every connection
+    of the pool stayed busy: trying again later may work (unlike an error in the
+    statement)."""
+    if isinstance(exc, OperationalError | PoolTimeout | OSError):
         return True
     if not isinstance(exc, DBAPIError):
         return False
     state = getattr(exc.orig, "sqlstate", None) or ""
     return exc.connection_invalidated or state.startswith(_UNAVAILABLE_STATES)
+
+
+def cause(exc: BaseException) -> BaseException:
+    """The driver's own error under SQLAlchemy's wrapping, or ``exc`` itself."""
+    return getattr(exc, "orig", None) or exc
 
 
 def _report_unreachable_as_operational(engine: AsyncEngine) -> None:

@@ -6,10 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from datetime import datetime
 
 from storage import deliveries
-from storage.database import Database, unavailable
+from storage.database import Database, cause, unavailable
 from storage.deliveries import Claimed
 from storage.models import Topic
 
@@ -36,7 +35,7 @@ class Drainer:
         # A claim failed (it may have been committed all the same) or an outcome went
         # unrecorded: give back the rows this worker holds but is not working on.
         self._claims_unknown = False
-        self._unavailable_since: datetime | None = None  # claims failing for want of a database
+        self._database_down = False  # claims are failing for want of a database
         self._wake = asyncio.Event()
         db.on_commit(self._wake.set)
 
@@ -60,9 +59,9 @@ class Drainer:
                 self._claims_unknown = True
                 claimed = []
             else:
-                if self._unavailable_since is not None:
+                if self._database_down:
                     log.info("%s: the database answers again; claiming", self.topic)
-                    self._unavailable_since = None
+                    self._database_down = False
             for row in claimed:
                 self._start(row)
             if room > 0 and len(claimed) == room:
@@ -75,14 +74,14 @@ class Drainer:
         through it), anything else every time, with its traceback."""
         if not unavailable(exc):
             log.error("%s: could not claim rows", self.topic, exc_info=exc)
-        elif self._unavailable_since is None:
-            self._unavailable_since = self.db.clock.now()
-            cause = getattr(exc, "orig", None) or exc
+        elif not self._database_down:
+            self._database_down = True
+            driver_error = cause(exc)
             log.warning(
                 "%s: the database is unavailable (%s: %s); trying every %.0fs",
                 self.topic,
-                type(cause).__name__,
-                cause,
+                type(driver_error).__name__,
+                driver_error,
                 self.poll_interval,
             )
 

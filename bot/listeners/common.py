@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from blocks import notices
 from bot.people import People
-from storage.database import Database, unavailable
+from storage.database import Database, cause, unavailable
 from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner, StorageError
 from storage.machine import Actor, Machine
 
@@ -114,10 +114,8 @@ async def outcome(action: Awaitable[T]) -> T | Failed:
     except StorageError as exc:
         return Failed(refusal(exc), refused=True)
     except (SQLAlchemyError, OSError) as exc:
-        # A bare OSError is a connection that broke under the driver (asyncpg lets it out).
-        if isinstance(exc, OSError) or unavailable(exc):
-            cause = getattr(exc, "orig", None) or exc
-            log.warning("slack: the database is unavailable (%s)", type(cause).__name__)
+        if unavailable(exc):
+            log.warning("slack: the database is unavailable (%s)", type(cause(exc)).__name__)
         else:
             log.exception("slack: what was asked from Slack failed")
         return Failed(notices.trouble(), refused=False)
