@@ -50,12 +50,12 @@ def people() -> dict[str, dict[str, Any]]:
 
 
 @contextmanager
-def running_standin(*more_channels: str) -> Iterator[StandIn]:
+def running_standin(*more_channels: str, **options: Any) -> Iterator[StandIn]:
     """Slack with everyone in the escalation channel, and the bot in the managers' channel
-    and in ``more_channels``."""
+    and in ``more_channels``; ``options`` as ``StandIn`` takes them (``post_interval``…)."""
     users = people()
     channels = {CHANNEL: {BOT_USER, *users}, **{c: {BOT_USER} for c in (MANAGERS, *more_channels)}}
-    server = StandIn(channels=channels, users=users).start()
+    server = StandIn(channels=channels, users=users, **options).start()
     try:
         yield server
     finally:

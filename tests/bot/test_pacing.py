@@ -5,7 +5,6 @@ made once, none draws a 429, and a busy channel does not hold up the others."""
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 
 import pytest
 
@@ -13,8 +12,14 @@ from api.config import ApiSection, Config, RoutingRule
 from bot.client import worker_client
 from bot.delivery import SlackDelivery
 from bot.pacing import ChannelPacer
-from bot.standin import BOT_USER, Fault, StandIn
-from tests.bot.conftest import CHANNEL, SlackEnv, eventually, people, running_slack_env
+from bot.standin import Fault, StandIn
+from tests.bot.conftest import (
+    CHANNEL,
+    SlackEnv,
+    eventually,
+    running_slack_env,
+    running_standin,
+)
 
 INTERVAL = 0.25
 QUIET = ["C0QUIET1", "C0QUIET2", "C0QUIET3"]
@@ -23,10 +28,8 @@ RULES = [RoutingRule(customer_channel=[c.lower()], slack_channel=c) for c in QUI
 
 @pytest.fixture
 def paced_slack() -> Iterator[StandIn]:
-    channels = {c: {BOT_USER} for c in [CHANNEL, *QUIET]}
-    server = StandIn(channels=channels, users=people(), post_interval=INTERVAL).start()
-    yield server
-    server.stop()
+    with running_standin(*QUIET, post_interval=INTERVAL) as server:
+        yield server
 
 
 @pytest.fixture
@@ -43,7 +46,7 @@ async def working(senv: SlackEnv, *, concurrency: int = 16) -> AsyncIterator[Sla
     assert slack is not None
     worker = SlackDelivery(
         senv.env.db,
-        worker_client(replace(slack, post_interval=INTERVAL)),
+        worker_client(slack),
         slack.router,
         pacer=ChannelPacer(INTERVAL),
         concurrency=concurrency,
