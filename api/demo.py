@@ -20,7 +20,8 @@ from api.demo_platform import Fault, PlatformTimeout, Received
 from api.demo_slack import SlackRequestFailed
 from api.demo_stack import AGENT, AGENT_NAME, CHANNEL, NAMES, DemoStack, running_stack
 from blocks.ids import Action
-from bot.delivery import METADATA_TYPE, REACTIONS
+from bot.delivery import REACTIONS
+from bot.posts import CARD_KEY, key_for
 from bot.standin import StoredMessage
 
 T = TypeVar("T")
@@ -245,13 +246,7 @@ class _Tour:
     def _card(self, esc_id: str) -> StoredMessage | None:
         """The card Baton posted for ``esc_id``, known as delivery knows it: by its metadata."""
         for message in self.stack.slack.top_level(CHANNEL):
-            metadata = message.metadata or {}
-            payload = metadata.get("event_payload") or {}
-            if (
-                metadata.get("event_type") == METADATA_TYPE
-                and payload.get("escalation_id") == esc_id
-                and payload.get("key") == "card"
-            ):
+            if key_for({"metadata": message.metadata}, esc_id) == CARD_KEY:
                 return message
         return None
 

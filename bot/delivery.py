@@ -32,6 +32,7 @@ from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
 from blocks.thread import agent_message, customer_message, delivery_failed, intro_messages
 from blocks.thread import note_message as note_post
 from bot.pacing import ChannelPacer
+from bot.posts import CARD_KEY, key_for, post_metadata
 from bot.routing import Router
 from storage import deliveries, threads
 from storage.database import Database
@@ -43,7 +44,6 @@ from storage.platforms import PlatformNames
 
 log = logging.getLogger("baton.slack")
 
-METADATA_TYPE = "baton_post"
 FIRST_RETRY = timedelta(seconds=1)
 LONGEST_WAIT = timedelta(minutes=5)
 DEFER_AFTER = 10.0  # a row facing a longer pacing wait gives its place to other channels
@@ -280,10 +280,10 @@ class SlackDelivery:
         esc = await self._escalation(row.escalation_id)
         if thread is None:
             channel = await self._channel_for(esc)
-            ts = await self._find_posted(channel, esc, "card") if row.uncertain else None
+            ts = await self._find_posted(channel, esc, CARD_KEY) if row.uncertain else None
             if ts is None:
                 card = escalation_card(esc)
-                ts = await self._post(attempt, channel, card, key="card", thread_ts=None)
+                ts = await self._post(attempt, channel, card, key=CARD_KEY, thread_ts=None)
             thread = await threads.remember_thread(self.db, esc.id, await self._team(), channel, ts)
         # The card just rendered shows every change queued so far.
         await deliveries.supersede(self.db, pending)
@@ -436,10 +436,7 @@ class SlackDelivery:
         key: str,
         thread_ts: str | None,
     ) -> str:
-        metadata = {
-            "event_type": METADATA_TYPE,
-            "event_payload": {"escalation_id": attempt.row.escalation_id, "key": key},
-        }
+        metadata = post_metadata(attempt.row.escalation_id, key)
         async with self._channel_turn(attempt, channel):
             try:
                 response = await self._call(
@@ -496,7 +493,7 @@ class SlackDelivery:
                 cursor=cursor,
             )
             for message in response.get("messages", []):
-                if _metadata_key(message, esc.id) == key:
+                if key_for(message, esc.id) == key:
                     log.info("slack: %s of %s was posted already; not again", key, esc.id)
                     return str(message["ts"])
             cursor = (response.get("response_metadata") or {}).get("next_cursor")
@@ -519,7 +516,7 @@ class SlackDelivery:
                     cursor=cursor,
                 )
                 for message in response.get("messages", []):
-                    key = _metadata_key(message, thread.escalation_id)
+                    key = key_for(message, thread.escalation_id)
                     if key is not None:
                         found[key] = str(message["ts"])
                 cursor = (response.get("response_metadata") or {}).get("next_cursor")
@@ -566,17 +563,6 @@ class SlackDelivery:
         if not channel:
             raise Park("no_channel: set BATON_ESCALATION_CHANNEL or a routing rule")
         return channel
-
-
-def _metadata_key(message: dict[str, Any], escalation_id: str) -> str | None:
-    metadata = message.get("metadata") or {}
-    if metadata.get("event_type") != METADATA_TYPE:
-        return None
-    payload = metadata.get("event_payload") or {}
-    if payload.get("escalation_id") != escalation_id:
-        return None
-    key = payload.get("key")
-    return key if isinstance(key, str) else None
 
 
 def _retry_after(headers: Any) -> timedelta:

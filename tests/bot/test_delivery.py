@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 
 from blocks.ids import Action, MoreOption
 from bot.client import worker_client
-from bot.delivery import METADATA_TYPE, SlackDelivery
+from bot.delivery import SlackDelivery
 from bot.pacing import ChannelPacer
+from bot.posts import METADATA_TYPE
 from bot.standin import BOT_USER, Fault, StandIn
 from storage import deliveries
 from storage.clock import ManualClock

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from blocks.ids import Action
-from bot.delivery import METADATA_TYPE
+from bot.posts import METADATA_TYPE
 from bot.standin import Fault, StandIn, StoredMessage
 from storage.models import SlackThread
 from tests.bot.conftest import ANN, eventually
