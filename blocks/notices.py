@@ -78,3 +78,12 @@ def trouble() -> str:
 def trouble_in_modal() -> str:
     """Shown in the modal, under an input: plain text, and what was typed is still there."""
     return "Baton could not save this just now (its database did not answer). Please try again."
+
+
+def card_not_found_yet() -> str:
+    """A reply under a card Baton has not recorded yet, when Slack could not show the card."""
+    return (
+        ":warning: Baton could not tell which escalation this thread belongs to just now "
+        "(Slack did not answer). Nothing was sent to the customer; please send it again in "
+        "a moment."
+    )

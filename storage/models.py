@@ -347,12 +347,15 @@ class SlackThread(SQLModel, table=True):
 
 
 class SlackEventSeen(SQLModel, table=True):
-    """An Events API delivery already handled: Slack's retries carry the same ``event_id``."""
+    """An Events API delivery claimed, then handled: Slack's retries carry the same
+    ``event_id``. ``created_at`` is when it was (last) claimed; ``handled_at`` is null while
+    it is being handled."""
 
     __tablename__ = "slack_events_seen"
 
     event_id: str = Field(primary_key=True)
     created_at: datetime = _utc(index=True)
+    handled_at: datetime | None = _utc(default=None)
 
 
 class Agent(SQLModel, table=True):

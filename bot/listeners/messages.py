@@ -20,6 +20,7 @@ from sqlalchemy import select
 from blocks import notices
 from blocks.prompts import held_message_prompt
 from bot.listeners.common import Deps, Failed, Where, attempt, outcome, tell
+from bot.posts import Unreadable, card_escalation
 from storage import slack_events, threads
 from storage.machine import Actor
 from storage.models import Escalation, Message, Status
@@ -47,22 +48,27 @@ def register(app: AsyncApp, deps: Deps) -> None:
         """Bolt answers an event as its listener starts, after the listener's middleware:
         handled here, a reply is recorded before Slack hears back. Slack never sends an
         answered event again, so a reply answered first and then cut short by a crash
-        would be lost. The event is remembered once handled, not before, so one whose
-        handling was cut short is handled when Slack sends it again (a reply is recorded
-        once however often it comes: by its ts).
+        would be lost. The event is claimed before it is handled, so a retry that comes
+        while it is still being handled is dropped; a claim left unhandled by a crash is
+        taken over by a later retry (``slack_events.claim``).
 
         A database that does not answer is no crash: the writer is told that their message
         went nowhere (see ``_in_a_thread`` and ``attempt``), and Slack is answered all the
         same, so that it does not deliver the message again later, behind their back."""
         event_id = str(body.get("event_id") or "")
-        seen = await outcome(slack_events.seen(deps.db, event_id)) if event_id else False
-        if seen is True:
-            log.info("slack: event %s seen before (a retry); ignored", event_id)
+        claimed = await outcome(slack_events.claim(deps.db, event_id)) if event_id else None
+        if claimed is False:
+            log.info("slack: event %s handled or being handled (a retry); ignored", event_id)
         else:
             ours = _Ours(context.team_id or "", context.bot_user_id)
-            await _handle(deps, client, ours, event)
-            if event_id:
-                await outcome(slack_events.first_sight(deps.db, event_id))
+            try:
+                await _handle(deps, client, ours, event)
+            except Exception:
+                if claimed is True:
+                    await outcome(slack_events.release(deps.db, event_id))
+                raise
+            if claimed is True:
+                await outcome(slack_events.handled(deps.db, event_id))
         await next()
 
     @app.event("message", middleware=[handle_before_answering])
@@ -101,15 +107,44 @@ async def _in_a_thread(
     if not thread_ts or thread_ts == message.get("ts"):
         return None
     where = Where(channel, message["user"], thread_ts)
+    under_ours = message.get("parent_user_id") in (None, ours.bot_user)
     esc = await outcome(threads.escalation_in_thread(deps.db, ours.team, channel, thread_ts))
+    if esc is None and ours.bot_user and message.get("parent_user_id") == ours.bot_user:
+        esc = await _card_not_recorded_yet(deps, client, ours, where)
     if isinstance(esc, Failed):
-        if message.get("parent_user_id") in (None, ours.bot_user):
+        if under_ours:
             await tell(client, where, esc.notice)
         return None
     if esc is None:
         return None
     author = await deps.people.actor(message["user"])
     return esc, where, author
+
+
+async def _card_not_recorded_yet(
+    deps: Deps, client: AsyncWebClient, ours: _Ours, where: Where
+) -> Escalation | Failed | None:
+    """A reply under a post of the bot's that is no known card: it may be a card whose post
+    Slack answered late, or whose answer was lost, so that Baton has not recorded it yet.
+    Slack shows the post with the escalation in its metadata; Baton records the thread
+    then (as the card's sender would) and handles the reply as usual."""
+    assert where.thread_ts is not None
+    try:
+        esc_id = await card_escalation(client, where.channel, where.thread_ts)
+    except Unreadable as exc:
+        log.warning("slack: could not read the post heading thread %s: %s", where.thread_ts, exc)
+        return Failed(notices.card_not_found_yet(), refused=False)
+    if esc_id is None:
+        return None
+    log.info("slack: a reply came before the card of %s was recorded", esc_id)
+    thread = await outcome(
+        threads.remember_thread(deps.db, esc_id, ours.team, where.channel, where.thread_ts)
+    )
+    if isinstance(thread, Failed):
+        return thread
+    if (thread.channel_id, thread.thread_ts) != (where.channel, where.thread_ts):
+        return None  # a card of this escalation that its sender gave up on; not its thread
+    return await outcome(threads.load_escalation(deps.db, esc_id))
 
 
 async def _posted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
