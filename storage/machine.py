@@ -300,14 +300,16 @@ class Machine:
         attachments: Sequence[dict[str, Any]] = (),
         *,
         from_slack_ts: str | None = None,
+        markdown: str | None = None,
     ) -> tuple[Escalation, Message]:
-        """The owner's words to the customer. From Slack they are in the thread already, and
-        a Slack message (by its ts) is relayed once however often it arrives."""
+        """The owner's words to the customer: ``content`` as plain text, ``markdown`` the
+        same with its formatting (the content itself when not given). From Slack they are
+        in the thread already, and a Slack message (by its ts) is relayed once however
+        often it arrives."""
+        said = _Said(content, content if markdown is None else markdown)
         try:
             async with self.db.write() as s:
-                return await self._reply(
-                    s, scope, esc_id, agent, content, attachments, from_slack_ts
-                )
+                return await self._reply(s, scope, esc_id, agent, said, attachments, from_slack_ts)
         except _Duplicate as dup:
             async with self.db.read() as s:
                 return await self._load(s, scope, esc_id), dup.original
@@ -318,10 +320,11 @@ class Machine:
         scope: str | None,
         esc_id: str,
         agent: Actor,
-        content: str,
+        said: "_Said",
         attachments: Sequence[dict[str, Any]],
         from_slack_ts: str | None,
     ) -> tuple[Escalation, Message]:
+        content = said.content
         now = self.db.clock.now()
         esc = await self._conditional_update(
             s,
@@ -374,6 +377,7 @@ class Machine:
                     "message": {
                         "id": msg.id,
                         "content": content,
+                        "markdown": said.markdown,
                         "attachments": msg.attachments,
                         "agent": agent.as_dict(),
                         "sent_at": iso(now),
@@ -384,15 +388,18 @@ class Machine:
         return esc, msg
 
     async def hold_slack_message(
-        self, esc_id: str, author: Actor, content: str, slack_ts: str
+        self, esc_id: str, author: Actor, content: str, slack_ts: str, markdown: str | None = None
     ) -> Event:
         """Someone wrote in the thread of an escalation nobody owns: keep the message until
         they choose to take the escalation and send it, or to keep it as a note."""
+        data = {
+            "content": content,
+            "markdown": content if markdown is None else markdown,
+            "slack_ts": slack_ts,
+        }
         async with self.db.write() as s:
             esc = await self._load(s, None, esc_id)
-            event = self._event(
-                esc, "held", author, self.db.clock.now(), {"content": content, "slack_ts": slack_ts}
-            )
+            event = self._event(esc, "held", author, self.db.clock.now(), data)
             s.add(event)
             return event
 
@@ -404,9 +411,9 @@ class Machine:
             async with self.db.write() as s:
                 held = await self._held(s, esc_id, held_event_id, agent)
                 await self._take(s, None, esc_id, agent)
-                return await self._reply(
-                    s, None, esc_id, agent, held.data["content"], (), held.data["slack_ts"]
-                )
+                content = held.data["content"]
+                said = _Said(content, held.data.get("markdown", content))
+                return await self._reply(s, None, esc_id, agent, said, (), held.data["slack_ts"])
         except _Duplicate as dup:
             async with self.db.read() as s:
                 return await self._load(s, None, esc_id), dup.original
@@ -815,6 +822,14 @@ class _Draft:
     outbox: list[OutboxRow]
     assign_to: Actor | None
     idempotency: IdempotencyClaim | None
+
+
+@dataclass(frozen=True)
+class _Said:
+    """An agent's message as the customer gets it: plain, and as CommonMark."""
+
+    content: str
+    markdown: str
 
 
 class _Duplicate(Exception):
