@@ -3,9 +3,9 @@
 The owner's messages go to the customer (unless they start with ``note:``); anyone else's
 are internal notes. In the thread of an escalation nobody owns yet, the writer chooses:
 take it and send the message, or keep it as a note. The customer reads what the writer saw
-in Slack: mentions, links and emoji resolved, formatting kept as Markdown as well. Edits
-and deletes of a message the customer already has are recorded as notes: the customer
-keeps the original.
+in Slack: mentions, links and emoji resolved, formatting kept as Markdown as well. Its
+owner's edits and deletes of a message the customer already has reach the customer within
+the edit window; after it they are recorded as notes, and the customer keeps the original.
 
 A message is handled before Slack is answered (see ``handle_before_answering``).
 """
@@ -25,7 +25,7 @@ from blocks.relay_text import RelayText
 from bot.listeners.common import Deps, Failed, Where, attempt, outcome, tell
 from bot.mentions import customer_text
 from storage import slack_events, threads
-from storage.machine import Actor
+from storage.machine import Actor, SlackChange
 from storage.models import Escalation, Message, Status
 
 log = logging.getLogger("baton.slack")
@@ -176,6 +176,8 @@ async def _relayed(deps: Deps, esc_id: str, ts: str) -> bool:
 
 
 async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
+    """An edit within the edit window reaches the customer; otherwise it is a note, and the
+    owner learns that the customer keeps the original."""
     message = event.get("message") or {}
     previous = event.get("previous_message") or {}
     if (message.get("text") or "") == (previous.get("text") or ""):
@@ -184,10 +186,17 @@ async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
     if found is None:
         return
     esc, where, author = found
-    relayed = await attempt(client, where, _relayed(deps, esc.id, message.get("ts", "")))
-    if relayed is None:
-        return
     said = await _customer_text(deps, client, message)
+    if said.content.strip():
+        edit = deps.machine.edit_slack_reply(
+            esc.id, author, message.get("ts", ""), said.content, said.markdown
+        )
+        change = await attempt(client, where, edit)
+    else:  # emptied: the text of a message with files was removed
+        change = await attempt(client, where, _change_of(deps, esc.id, message.get("ts", "")))
+    if change is None or change == SlackChange.RELAYED:
+        return
+    relayed = change == SlackChange.TOO_LATE
     what = "a message already sent to the customer" if relayed else "a message in the thread"
     note = f"Edited {what} in Slack. Now: {said.content}"
     done = await attempt(
@@ -197,14 +206,22 @@ async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
         await tell(client, where, notices.edit_not_relayed())
 
 
+async def _change_of(deps: Deps, esc_id: str, ts: str) -> SlackChange:
+    return SlackChange.TOO_LATE if await _relayed(deps, esc_id, ts) else SlackChange.NOT_SENT
+
+
 async def _deleted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
+    """A deletion within the edit window withdraws the message from the customer too;
+    after it the customer keeps it, the owner is told, and the trail keeps a note."""
     previous = event.get("previous_message") or {}
     found = await _in_a_thread(deps, client, ours, event.get("channel", ""), previous)
     if found is None:
         return
     esc, where, author = found
-    if not await attempt(client, where, _relayed(deps, esc.id, previous.get("ts", ""))):
-        return  # a note or an unsent message (nothing left anywhere to account for), or told
+    delete = deps.machine.delete_slack_reply(esc.id, author, previous.get("ts", ""))
+    change = await attempt(client, where, delete)
+    if change != SlackChange.TOO_LATE:
+        return  # withdrawn; or a note or an unsent message (nothing to account for); or told
     said = await _customer_text(deps, client, previous)
     note = f"Deleted in Slack a message the customer already has: {said.content}"
     done = await attempt(

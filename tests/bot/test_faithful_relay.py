@@ -4,14 +4,16 @@ stand-in, and a platform that verifies every signed event."""
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from api.config import ApiSection, Config
+from api.config import ApiSection, Config, ConfigError, RelaySection, parse_config
 from blocks.ids import Action
 from bot.standin import StandIn, StoredMessage
+from storage.clock import ManualClock
 from storage.models import Event, Message, Platform
 from tests.bot.conftest import ANN, BOB, CHANNEL, SlackEnv, eventually, running_slack_env
 from tests.receiver import Receiver
@@ -69,16 +71,22 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-async def senv(database_url: str, standin: StandIn, receiver: Receiver) -> AsyncIterator[SlackEnv]:
-    """The app, its platform the receiver; Lan is a Slack user."""
+async def senv(
+    request: pytest.FixtureRequest, database_url: str, standin: StandIn, receiver: Receiver
+) -> AsyncIterator[SlackEnv]:
+    """The app on a clock the test moves, its platform the receiver; Lan is a Slack user.
+    The edit window is the default unless the test passes another (indirect parameter)."""
     standin.users[LAN] = {
         "id": LAN,
         "name": "lan",
         "real_name": "Lan Nguyen",
         "profile": {"display_name": "Lan", "real_name": "Lan Nguyen"},
     }
-    config = Config(api=ApiSection(rate_limit=0))
-    async with running_slack_env(database_url, standin, config=config) as environment:
+    relay = RelaySection(edit_window=getattr(request, "param", "15m"))  # type: ignore[arg-type]
+    config = Config(api=ApiSection(rate_limit=0), relay=relay)
+    async with running_slack_env(
+        database_url, standin, manual_clock=True, config=config
+    ) as environment:
         receiver.secret = environment.env.platform.webhook_secret
         async with environment.env.db.write() as s:
             await s.execute(update(Platform).values(callback_url=receiver.url))
@@ -251,3 +259,165 @@ async def test_a_held_message_is_sent_resolved_on_take_and_send(
     assert body["data"]["message"]["markdown"] == (
         "Q&A: see [refund page](https://help.example.com/refund), ask @Lan"
     )
+
+
+# --------------------------------------------------------------- edits and deletes
+
+
+def _bold_blocks(before: str, bold: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "rich_text",
+            "block_id": "e1",
+            "elements": [
+                {
+                    "type": "rich_text_section",
+                    "elements": [
+                        {"type": "text", "text": before},
+                        {"type": "text", "text": bold, "style": {"bold": True}},
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def _plain_blocks(value: str) -> list[dict[str, Any]]:
+    block = {"type": "rich_text_section", "elements": [{"type": "text", "text": value}]}
+    return [{"type": "rich_text", "block_id": "e2", "elements": [block]}]
+
+
+async def _edit(senv: SlackEnv, msg: StoredMessage, text: str, blocks: list[Any]) -> None:
+    old = msg.text
+    edited = senv.slack.edit_as_user(CHANNEL, msg.ts, text)
+    edited.blocks = blocks
+    request = senv.signer.message_changed_for(edited, old_text=old)
+    event = request.payload()["event"]
+    event["message"]["blocks"] = blocks
+    response = await senv.send(senv.signer.event_callback(event))
+    assert response.status_code == 200
+
+
+async def _delete(senv: SlackEnv, msg: StoredMessage) -> None:
+    deleted = senv.slack.delete_as_user(CHANNEL, msg.ts)
+    response = await senv.send(senv.signer.message_deleted_for(deleted))
+    assert response.status_code == 200
+
+
+async def test_edit_and_delete_within_the_window_reach_the_customer(
+    senv: SlackEnv, receiver: Receiver
+) -> None:
+    esc_id = await senv.escalate()
+    await senv.take(esc_id, ANN)
+    first = await _say(senv, esc_id, ANN, text="Your refund is 100$")
+    (sent,) = await _delivered(senv, receiver, "escalation.message")
+    message_id = sent["data"]["message"]["id"]
+
+    clock = senv.env.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(minutes=14))
+    await _edit(senv, first, "Your refund is *10$*", _bold_blocks("Your refund is ", "10$"))
+    (edited,) = await _delivered(senv, receiver, "escalation.message_edited")
+    assert edited["data"]["message"]["id"] == message_id
+    assert edited["data"]["message"]["content"] == "Your refund is 10$"
+    assert edited["data"]["message"]["markdown"] == "Your refund is **10$**"
+    assert edited["data"]["message"]["edited_at"] == edited["timestamp"]
+    assert edited["data"]["message"]["sent_at"] == sent["data"]["message"]["sent_at"]
+
+    await _delete(senv, first)
+    (deleted,) = await _delivered(senv, receiver, "escalation.message_deleted")
+    assert deleted["data"]["message_id"] == message_id
+    assert await _types(senv, receiver) == [
+        "escalation.created",
+        "escalation.taken",
+        "escalation.message",
+        "escalation.message_edited",
+        "escalation.message_deleted",
+    ]
+    # Both are in the audit trail; the customer's transcript no longer has the message.
+    (edit_event,) = await _events(senv, esc_id, "message_edited")
+    assert edit_event.data["previous"] == "Your refund is 100$"
+    (delete_event,) = await _events(senv, esc_id, "message_deleted")
+    assert delete_event.data == {"message_id": message_id, "content": "Your refund is 10$"}
+    detail = (await senv.client.get(f"/v1/escalations/{esc_id}", headers=senv.env.auth)).json()
+    assert message_id not in {m["id"] for m in detail["messages"]}
+    assert senv.ephemerals(ANN) == []  # nothing to tell: the customer has the change
+
+
+async def test_after_the_window_the_customer_keeps_the_original(
+    senv: SlackEnv, receiver: Receiver
+) -> None:
+    esc_id = await senv.escalate()
+    await senv.take(esc_id, ANN)
+    first = await _say(senv, esc_id, ANN, text="Your refund is 100$")
+    await _delivered(senv, receiver, "escalation.message")
+
+    clock = senv.env.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(minutes=15, seconds=1))
+    await _edit(senv, first, "Your refund is *10$*", _bold_blocks("Your refund is ", "10$"))
+    (note,) = await eventually(lambda: _events(senv, esc_id, "note"), what="the edit's note")
+    assert note.data["content"] == (
+        "Edited a message already sent to the customer in Slack. Now: Your refund is 10$"
+    )
+    await _delete(senv, first)
+
+    async def two_notes() -> bool:
+        return len(await _events(senv, esc_id, "note")) == 2
+
+    await eventually(two_notes, what="the delete's note")
+    hints = await eventually(lambda: len(senv.ephemerals(ANN)) == 2 and senv.ephemerals(ANN))
+    assert "edits are not sent" in hints[0] and "does not unsend" in hints[1]
+    await asyncio.sleep(0.2)
+    assert await _types(senv, receiver) == [
+        "escalation.created",
+        "escalation.taken",
+        "escalation.message",
+    ]
+
+
+async def test_an_edit_after_a_reassignment_stays_in_slack(
+    senv: SlackEnv, receiver: Receiver
+) -> None:
+    """Within the window, but the escalation is someone else's now: the customer, who has
+    met a new agent since, keeps the original."""
+    esc_id = await senv.escalate()
+    await senv.take(esc_id, ANN)
+    first = await _say(senv, esc_id, ANN, text="Your refund is 100$")
+    await _delivered(senv, receiver, "escalation.message")
+    assigned = await senv.client.patch(
+        f"/v1/escalations/{esc_id}", json={"assignee": BOB}, headers=senv.env.auth
+    )
+    assert assigned.status_code == 200, assigned.text
+    await _edit(senv, first, "Your refund is 10$", _plain_blocks("Your refund is 10$"))
+    hints = await eventually(lambda: senv.ephemerals(ANN), what="Ann's hint")
+    assert "edits are not sent" in hints[0]
+    assert "escalation.message_edited" not in await _types(senv, receiver)
+
+
+@pytest.mark.parametrize("senv", ["5m"], indirect=True)
+async def test_a_shorter_configured_window_is_the_one_kept(
+    senv: SlackEnv, receiver: Receiver
+) -> None:
+    esc_id = await senv.escalate()
+    await senv.take(esc_id, ANN)
+    first = await _say(senv, esc_id, ANN, text="Your refund is 100$")
+    await _delivered(senv, receiver, "escalation.message")
+    clock = senv.env.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(minutes=6))
+    await _edit(senv, first, "Your refund is 10$", _plain_blocks("Your refund is 10$"))
+    hints = await eventually(lambda: senv.ephemerals(ANN), what="Ann's hint")
+    assert "edits are not sent" in hints[0]
+    assert "escalation.message_edited" not in await _types(senv, receiver)
+
+
+def test_the_edit_window_is_configured_and_checked() -> None:
+    assert Config().relay.edit_window == timedelta(minutes=15)
+    config = parse_config({"relay": {"edit_window": "5m"}})
+    assert config.relay.edit_window == timedelta(minutes=5)
+    for bad in ("soon", "0m", 15):
+        with pytest.raises(ConfigError, match=r"relay\.edit_window"):
+            parse_config({"relay": {"edit_window": bad}})
+    with pytest.raises(ConfigError, match=r"relay\.window: unknown key"):
+        parse_config({"relay": {"window": "5m"}})
