@@ -105,7 +105,7 @@ def _inline_elements(elements: Iterable[Element]) -> Iterator[Element]:
 def _with_names_from_text(names: Names, text: str) -> Names:
     """A mrkdwn text names channels (``<#C1|general>``) and user groups
     (``<!subteam^S1|@support>``) that rich_text gives as bare ids: the names passed in win."""
-    channels = {m[1]: m[2] for m in re.finditer(r"<#(C[A-Z0-9]+)\|([^>]+)>", text)}
+    channels = {m[1]: m[2] for m in re.finditer(r"<#([CG][A-Z0-9]+)\|([^>]+)>", text)}
     groups = {m[1]: m[2] for m in re.finditer(r"<!subteam\^([A-Z0-9]+)\|@?([^>]+)>", text)}
     return Names(names.users, {**channels, **names.channels}, {**groups, **names.usergroups})
 

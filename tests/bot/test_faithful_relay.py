@@ -199,6 +199,42 @@ async def test_a_user_slack_cannot_find_stays_an_id(senv: SlackEnv, receiver: Re
     assert body["data"]["message"]["content"] == "ask @U0GONE"
 
 
+async def test_a_channel_named_only_by_id_is_looked_up_once(
+    senv: SlackEnv, receiver: Receiver
+) -> None:
+    """A rich_text channel mention is a bare id, and Slack's text may leave the name out
+    (``<#C…|>``): conversations.info names it, once."""
+    esc_id = await senv.escalate()
+    await senv.take(esc_id, ANN)
+    blocks = [
+        {
+            "type": "rich_text",
+            "block_id": "c1",
+            "elements": [
+                {
+                    "type": "rich_text_section",
+                    "elements": [
+                        {"type": "text", "text": "ask in "},
+                        {"type": "channel", "channel_id": "C0MANAGERS"},
+                    ],
+                }
+            ],
+        }
+    ]
+    await _say(senv, esc_id, ANN, text="ask in <#C0MANAGERS|>", blocks=blocks)
+    await _say(senv, esc_id, ANN, text="again: <#C0MANAGERS|>", blocks=None)
+
+    async def both() -> list[dict[str, Any]] | None:
+        sent = await _delivered(senv, receiver, "escalation.message")
+        return sent if len(sent) == 2 else None
+
+    first, second = await eventually(both, what="both replies")
+    assert first["data"]["message"]["content"] == "ask in #c0managers"
+    assert second["data"]["message"]["content"] == "again: #c0managers"
+    lookups = senv.slack.calls_to("conversations.info")
+    assert [c.params.get("channel") for c in lookups].count("C0MANAGERS") == 1
+
+
 async def test_a_screenshot_alone_relays_nothing_and_its_author_is_told(
     senv: SlackEnv, receiver: Receiver
 ) -> None:
