@@ -55,7 +55,12 @@ def build_services(
         settings=settings,
         config=config,
         db=db,
-        machine=Machine(db, config.customer_texts(), config.sla_policy()),
+        machine=Machine(
+            db,
+            config.customer_texts(),
+            config.sla_policy(),
+            edit_window=config.relay.edit_window,
+        ),
         box=settings.secret_box(),
         limiter=make_rate_limiter(db, config.api.rate_limit),
         metrics=Metrics(),

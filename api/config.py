@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from blocks.texts import KINDS, CustomerTexts, TemplateKey, TemplateProblem
+from storage.machine import DEFAULT_EDIT_WINDOW
 from storage.models import Priority, Reason
 from storage.sla import WEEKDAYS, SlaPolicy, TargetTimes, business_hours
 
@@ -163,6 +164,11 @@ class SchedulerSection(_Section):
     )
 
 
+class RelaySection(_Section):
+    # how long after sending an owner's edit or deletion in Slack still reaches the customer
+    edit_window: Duration = DEFAULT_EDIT_WINDOW
+
+
 class DigestSection(_Section):
     time: dt.time = dt.time(9, 0)
 
@@ -175,6 +181,7 @@ class Config(_Section):
     sla: SlaSection = SlaSection()
     scheduler: SchedulerSection = SchedulerSection()
     digest: DigestSection = DigestSection()
+    relay: RelaySection = RelaySection()
     templates: dict[str, Any] = Field(default_factory=dict)
 
     def sla_policy(self) -> SlaPolicy:

@@ -64,6 +64,13 @@ def files_not_relayed() -> str:
     return "Files are not sent to the customer; only the text of your message was."
 
 
+def files_only_not_relayed() -> str:
+    return (
+        "Files are not sent to the customer, and your message has no text: nothing was sent. "
+        "Write what the customer should know in the thread."
+    )
+
+
 def sent() -> str:
     return ":outbox_tray: Taken; your message is on its way to the customer."
 

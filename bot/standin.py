@@ -554,7 +554,9 @@ class StandIn:
         channel = p.get("channel", "")
         if channel not in self.channels:
             return 200, {"ok": False, "error": "channel_not_found"}, {}
-        info = {"id": channel, "is_member": BOT_USER in self.channels[channel]}
+        # Channels are known by id only here; Slack's names are lowercase.
+        member = BOT_USER in self.channels[channel]
+        info = {"id": channel, "name": channel.lower(), "is_member": member}
         return 200, {"ok": True, "channel": info}, {}
 
     def _conversations_members(

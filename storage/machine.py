@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -107,11 +108,30 @@ class Unset:
 UNSET = Unset()
 
 
+class SlackChange(StrEnum):
+    """What became of an edit or a deletion in Slack of one of the owner's messages."""
+
+    RELAYED = "relayed"  # the customer gets the change
+    TOO_LATE = "too_late"  # the customer keeps the original (past the window, or not theirs now)
+    NOT_SENT = "not_sent"  # the message never went to the customer
+
+
+DEFAULT_EDIT_WINDOW = timedelta(minutes=15)
+
+
 class Machine:
-    def __init__(self, db: Database, texts: CustomerTexts, sla: SlaPolicy | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        texts: CustomerTexts,
+        sla: SlaPolicy | None = None,
+        *,
+        edit_window: timedelta = DEFAULT_EDIT_WINDOW,
+    ) -> None:
         self.db = db
         self.texts = texts
         self.sla = sla or SlaPolicy()
+        self.edit_window = edit_window
         self._platform_names = PlatformNames(db)
         self._wait_cache: dict[str, tuple[float, int]] = {}
         self._creations = GroupCommit(db, self._insert_drafts)
@@ -300,14 +320,16 @@ class Machine:
         attachments: Sequence[dict[str, Any]] = (),
         *,
         from_slack_ts: str | None = None,
+        markdown: str | None = None,
     ) -> tuple[Escalation, Message]:
-        """The owner's words to the customer. From Slack they are in the thread already, and
-        a Slack message (by its ts) is relayed once however often it arrives."""
+        """The owner's words to the customer: ``content`` as plain text, ``markdown`` the
+        same with its formatting (the content itself when not given). From Slack they are
+        in the thread already, and a Slack message (by its ts) is relayed once however
+        often it arrives."""
+        said = _Said(content, content if markdown is None else markdown)
         try:
             async with self.db.write() as s:
-                return await self._reply(
-                    s, scope, esc_id, agent, content, attachments, from_slack_ts
-                )
+                return await self._reply(s, scope, esc_id, agent, said, attachments, from_slack_ts)
         except _Duplicate as dup:
             async with self.db.read() as s:
                 return await self._load(s, scope, esc_id), dup.original
@@ -318,10 +340,11 @@ class Machine:
         scope: str | None,
         esc_id: str,
         agent: Actor,
-        content: str,
+        said: "_Said",
         attachments: Sequence[dict[str, Any]],
         from_slack_ts: str | None,
     ) -> tuple[Escalation, Message]:
+        content = said.content
         now = self.db.clock.now()
         esc = await self._conditional_update(
             s,
@@ -374,6 +397,7 @@ class Machine:
                     "message": {
                         "id": msg.id,
                         "content": content,
+                        "markdown": said.markdown,
                         "attachments": msg.attachments,
                         "agent": agent.as_dict(),
                         "sent_at": iso(now),
@@ -384,15 +408,18 @@ class Machine:
         return esc, msg
 
     async def hold_slack_message(
-        self, esc_id: str, author: Actor, content: str, slack_ts: str
+        self, esc_id: str, author: Actor, content: str, slack_ts: str, markdown: str | None = None
     ) -> Event:
         """Someone wrote in the thread of an escalation nobody owns: keep the message until
         they choose to take the escalation and send it, or to keep it as a note."""
+        data = {
+            "content": content,
+            "markdown": content if markdown is None else markdown,
+            "slack_ts": slack_ts,
+        }
         async with self.db.write() as s:
             esc = await self._load(s, None, esc_id)
-            event = self._event(
-                esc, "held", author, self.db.clock.now(), {"content": content, "slack_ts": slack_ts}
-            )
+            event = self._event(esc, "held", author, self.db.clock.now(), data)
             s.add(event)
             return event
 
@@ -404,9 +431,9 @@ class Machine:
             async with self.db.write() as s:
                 held = await self._held(s, esc_id, held_event_id, agent)
                 await self._take(s, None, esc_id, agent)
-                return await self._reply(
-                    s, None, esc_id, agent, held.data["content"], (), held.data["slack_ts"]
-                )
+                content = held.data["content"]
+                said = _Said(content, held.data.get("markdown", content))
+                return await self._reply(s, None, esc_id, agent, said, (), held.data["slack_ts"])
         except _Duplicate as dup:
             async with self.db.read() as s:
                 return await self._load(s, None, esc_id), dup.original
@@ -418,6 +445,77 @@ class Machine:
             return self._note(
                 s, esc, author, held.data["content"], self.db.clock.now(), from_slack=True
             )
+
+    # ------------------------------------------------------ edits and deletes in Slack
+
+    async def edit_slack_reply(
+        self, esc_id: str, author: Actor, slack_ts: str, content: str, markdown: str
+    ) -> SlackChange:
+        """Its owner edited in Slack a message the customer has. Within the edit window the
+        customer gets the new words (under the same message id); after it, or once the
+        escalation is no longer theirs, the customer keeps the original."""
+        async with self.db.write() as s:
+            found = await self._changeable(s, esc_id, author, slack_ts)
+            if isinstance(found, SlackChange):
+                return found
+            esc, msg = found
+            now = self.db.clock.now()
+            data = {"message_id": msg.id, "content": content, "previous": msg.content}
+            event = self._event(esc, "message_edited", author, now, data)
+            s.add(event)
+            msg.content = content
+            message = {
+                "id": msg.id,
+                "content": content,
+                "markdown": markdown,
+                "attachments": msg.attachments,
+                "agent": author.as_dict(),
+                "sent_at": iso(msg.sent_at),
+                "edited_at": iso(now),
+            }
+            s.add(
+                platform_row(esc, PlatformEvent.MESSAGE_EDITED, event.id, now, {"message": message})
+            )
+            return SlackChange.RELAYED
+
+    async def delete_slack_reply(self, esc_id: str, author: Actor, slack_ts: str) -> SlackChange:
+        """Its owner deleted in Slack a message the customer has: within the edit window the
+        customer's copy is withdrawn too (the audit trail keeps its words); after it the
+        customer keeps it."""
+        async with self.db.write() as s:
+            found = await self._changeable(s, esc_id, author, slack_ts)
+            if isinstance(found, SlackChange):
+                return found
+            esc, msg = found
+            now = self.db.clock.now()
+            event = self._event(
+                esc, "message_deleted", author, now, {"message_id": msg.id, "content": msg.content}
+            )
+            s.add(event)
+            s.add(
+                platform_row(
+                    esc, PlatformEvent.MESSAGE_DELETED, event.id, now, {"message_id": msg.id}
+                )
+            )
+            await s.delete(msg)
+            return SlackChange.RELAYED
+
+    async def _changeable(
+        self, s: AsyncSession, esc_id: str, author: Actor, slack_ts: str
+    ) -> tuple[Escalation, Message] | SlackChange:
+        """The escalation (locked, so a change never overtakes a reply) and the message the
+        author may still change for the customer, or why not."""
+        esc = await self._load(s, None, esc_id, lock=True)
+        msg = await _message_by_slack_ts(s, esc_id, slack_ts)
+        if msg is None or msg.role != Role.agent:
+            return SlackChange.NOT_SENT
+        in_time = self.db.clock.now() - msg.sent_at <= self.edit_window
+        theirs = (
+            msg.author_id == author.id
+            and esc.status == Status.taken
+            and esc.assignee_id == author.id
+        )
+        return (esc, msg) if in_time and theirs else SlackChange.TOO_LATE
 
     async def _held(self, s: AsyncSession, esc_id: str, held_event_id: str, author: Actor) -> Event:
         held = await s.get(Event, held_event_id)
@@ -815,6 +913,14 @@ class _Draft:
     outbox: list[OutboxRow]
     assign_to: Actor | None
     idempotency: IdempotencyClaim | None
+
+
+@dataclass(frozen=True)
+class _Said:
+    """An agent's message as the customer gets it: plain, and as CommonMark."""
+
+    content: str
+    markdown: str
 
 
 class _Duplicate(Exception):

@@ -30,6 +30,8 @@ class PlatformEvent:
     CREATED = "escalation.created"
     TAKEN = "escalation.taken"
     MESSAGE = "escalation.message"
+    MESSAGE_EDITED = "escalation.message_edited"  # the owner edited a reply within the window
+    MESSAGE_DELETED = "escalation.message_deleted"  # the owner deleted one within the window
     RETURNED = "escalation.returned"
     CLOSED = "escalation.closed"
 

@@ -4,7 +4,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from blocks import notices
+from bot.mentions import ChannelNames
 from bot.people import People
 from storage.database import Database, cause, unavailable
 from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner, StorageError
@@ -29,6 +30,7 @@ class Deps:
     db: Database
     machine: Machine
     people: People
+    channels: ChannelNames = field(default_factory=ChannelNames)
 
     async def actor_of(self, body: dict[str, Any]) -> Actor:
         """Who clicked or submitted, with the name customers see."""

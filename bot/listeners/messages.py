@@ -2,8 +2,10 @@
 
 The owner's messages go to the customer (unless they start with ``note:``); anyone else's
 are internal notes. In the thread of an escalation nobody owns yet, the writer chooses:
-take it and send the message, or keep it as a note. Edits and deletes of a message the
-customer already has are recorded as notes: the customer keeps the original.
+take it and send the message, or keep it as a note. The customer reads what the writer saw
+in Slack: mentions, links and emoji resolved, formatting kept as Markdown as well. Its
+owner's edits and deletes of a message the customer already has reach the customer within
+the edit window; after it they are recorded as notes, and the customer keeps the original.
 
 A message is handled before Slack is answered (see ``handle_before_answering``).
 """
@@ -19,10 +21,12 @@ from sqlalchemy import select
 
 from blocks import notices
 from blocks.prompts import held_message_prompt
+from blocks.relay_text import RelayText
 from bot.listeners.common import Deps, Failed, Where, attempt, outcome, tell
+from bot.mentions import customer_text
 from bot.posts import Unreadable, card_escalation
 from storage import slack_events, threads
-from storage.machine import Actor
+from storage.machine import Actor, SlackChange
 from storage.models import Escalation, Message, Status
 
 log = logging.getLogger("baton.slack")
@@ -152,12 +156,23 @@ async def _posted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
     if found is None:
         return
     esc, where, author = found
-    text, ts = event.get("text") or "", event["ts"]
+    said, ts = await _customer_text(deps, client, event), event["ts"]
+    text = said.content
     machine = deps.machine
+    if not text.strip():
+        # A pasted screenshot alone: nothing to relay (files are not sent yet), and the
+        # writer, who meant it for the customer, is told rather than left to believe it went.
+        towards_customer = esc.status == Status.queued or (
+            esc.status == Status.taken and esc.assignee_id == author.id
+        )
+        if event.get("files") and towards_customer:
+            await tell(client, where, notices.files_only_not_relayed())
+        return
     if esc.status == Status.queued:
-        held = await attempt(client, where, machine.hold_slack_message(esc.id, author, text, ts))
-        if held is not None:
-            prompt = held_message_prompt(esc, held.id)
+        held = machine.hold_slack_message(esc.id, author, text, ts, said.markdown)
+        held_event = await attempt(client, where, held)
+        if held_event is not None:
+            prompt = held_message_prompt(esc, held_event.id)
             await tell(client, where, prompt.text, prompt.blocks_as_dicts())
         return
     if esc.status != Status.taken:
@@ -176,9 +191,16 @@ async def _posted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
             client, where, machine.add_note(None, esc.id, author, content, from_slack=True)
         )
         return
-    sent = await attempt(client, where, machine.reply(None, esc.id, author, text, from_slack_ts=ts))
+    reply = machine.reply(None, esc.id, author, text, from_slack_ts=ts, markdown=said.markdown)
+    sent = await attempt(client, where, reply)
     if sent is not None and event.get("files"):
         await tell(client, where, notices.files_not_relayed())
+
+
+async def _customer_text(deps: Deps, client: AsyncWebClient, message: dict[str, Any]) -> RelayText:
+    """The message as the customer reads it: Slack's markup resolved, names looked up.
+    Notes keep the same plain text, so the audit trail reads as Slack showed it."""
+    return await customer_text(deps.people, deps.channels, client, message)
 
 
 async def _relayed(deps: Deps, esc_id: str, ts: str) -> bool:
@@ -189,6 +211,8 @@ async def _relayed(deps: Deps, esc_id: str, ts: str) -> bool:
 
 
 async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
+    """An edit within the edit window reaches the customer; otherwise it is a note, and the
+    owner learns that the customer keeps the original."""
     message = event.get("message") or {}
     previous = event.get("previous_message") or {}
     if (message.get("text") or "") == (previous.get("text") or ""):
@@ -197,11 +221,19 @@ async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
     if found is None:
         return
     esc, where, author = found
-    relayed = await attempt(client, where, _relayed(deps, esc.id, message.get("ts", "")))
-    if relayed is None:
+    said = await _customer_text(deps, client, message)
+    if said.content.strip():
+        edit = deps.machine.edit_slack_reply(
+            esc.id, author, message.get("ts", ""), said.content, said.markdown
+        )
+        change = await attempt(client, where, edit)
+    else:  # emptied: the text of a message with files was removed
+        change = await attempt(client, where, _change_of(deps, esc.id, message.get("ts", "")))
+    if change is None or change == SlackChange.RELAYED:
         return
+    relayed = change == SlackChange.TOO_LATE
     what = "a message already sent to the customer" if relayed else "a message in the thread"
-    note = f"Edited {what} in Slack. Now: {message.get('text') or ''}"
+    note = f"Edited {what} in Slack. Now: {said.content}"
     done = await attempt(
         client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)
     )
@@ -209,15 +241,24 @@ async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
         await tell(client, where, notices.edit_not_relayed())
 
 
+async def _change_of(deps: Deps, esc_id: str, ts: str) -> SlackChange:
+    return SlackChange.TOO_LATE if await _relayed(deps, esc_id, ts) else SlackChange.NOT_SENT
+
+
 async def _deleted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
+    """A deletion within the edit window withdraws the message from the customer too;
+    after it the customer keeps it, the owner is told, and the trail keeps a note."""
     previous = event.get("previous_message") or {}
     found = await _in_a_thread(deps, client, ours, event.get("channel", ""), previous)
     if found is None:
         return
     esc, where, author = found
-    if not await attempt(client, where, _relayed(deps, esc.id, previous.get("ts", ""))):
-        return  # a note or an unsent message (nothing left anywhere to account for), or told
-    note = f"Deleted in Slack a message the customer already has: {previous.get('text') or ''}"
+    delete = deps.machine.delete_slack_reply(esc.id, author, previous.get("ts", ""))
+    change = await attempt(client, where, delete)
+    if change != SlackChange.TOO_LATE:
+        return  # withdrawn; or a note or an unsent message (nothing to account for); or told
+    said = await _customer_text(deps, client, previous)
+    note = f"Deleted in Slack a message the customer already has: {said.content}"
     done = await attempt(
         client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)
     )

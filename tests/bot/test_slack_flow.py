@@ -231,31 +231,6 @@ async def test_keep_as_note_sends_nothing(slack_env: SlackEnv) -> None:
     assert "escalation.message" not in await slack_env.platform_events(esc_id)
 
 
-async def test_edit_and_delete_of_a_relayed_reply_are_recorded(slack_env: SlackEnv) -> None:
-    esc_id = await slack_env.escalate()
-    await slack_env.take(esc_id, ANN)
-    msg = await slack_env.say(esc_id, ANN, "Your refund is 100$")
-    await eventually(lambda: _has(slack_env, esc_id, "escalation.message"))
-
-    edited = slack_env.slack.edit_as_user(CHANNEL, msg.ts, "Your refund is 10$")
-    await slack_env.send(
-        slack_env.signer.message_changed_for(edited, old_text="Your refund is 100$")
-    )
-    await eventually(lambda: _count_events(slack_env, esc_id, "note", 1))
-    deleted = slack_env.slack.delete_as_user(CHANNEL, msg.ts)
-    await slack_env.send(slack_env.signer.message_deleted_for(deleted))
-    await eventually(lambda: _count_events(slack_env, esc_id, "note", 2))
-
-    notes = [n.data["content"] for n in await _events(slack_env, esc_id, "note")]
-    assert "Now: Your refund is 10$" in notes[0] and "already sent to the customer" in notes[0]
-    assert "Deleted" in notes[1]
-    hints = await eventually(
-        lambda: len(slack_env.ephemerals(ANN)) == 2 and slack_env.ephemerals(ANN)
-    )
-    assert "edits are not sent" in hints[0] and "does not unsend" in hints[1]
-    assert (await slack_env.platform_events(esc_id)).count("escalation.message") == 1
-
-
 async def test_reply_modal_relays_and_posts_in_the_thread(slack_env: SlackEnv) -> None:
     esc_id = await slack_env.escalate()
     await slack_env.take(esc_id, ANN)
