@@ -35,7 +35,7 @@ def rerouted_line(channel: str, error: str, bot_name: str) -> str:
     """On the card: where it should have gone, and why it is here."""
     return (
         f":twisted_rightwards_arrows: Routed to {channel_link(channel)}, but "
-        f"{why(error, escaped(bot_name, 80))}. Until then its cards come here."
+        f"{why(error, escaped(bot_name, 80))}. Until then, cards routed there come here."
     )
 
 

@@ -37,7 +37,7 @@ RULES = [
 ]
 NOT_IN_BILLING = (
     f":twisted_rightwards_arrows: Routed to <#{BILLING}>, but Baton is not in that channel: "
-    "invite it there with `/invite @baton`. Until then its cards come here."
+    "invite it there with `/invite @baton`. Until then, cards routed there come here."
 )
 
 
