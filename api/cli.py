@@ -25,7 +25,7 @@ from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import OutboxRow, Topic
 from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
 from storage.sealing import SealError
-from storage.single_server import AlreadyServed, serving_alone
+from storage.single_server import CannotServe, serving_alone
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -396,6 +396,8 @@ def _services() -> "Services":
         services = build_services(settings)
     except (ConfigError, RuntimeError, SealError) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:  # e.g. the key file beside a database in a missing directory
+        raise _fail(f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}") from None
     configure_logging(settings.log_level, settings.secret_values())
     return services
 
@@ -407,7 +409,7 @@ def _alone_on(database_url: str) -> Iterator[None]:
     try:
         with serving_alone(database_url):
             yield
-    except AlreadyServed as exc:
+    except CannotServe as exc:
         raise _fail(str(exc)) from None
 
 

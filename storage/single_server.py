@@ -18,8 +18,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 
-class AlreadyServed(Exception):
-    """Another process holds the database's lock; the message says which and what to do."""
+class CannotServe(Exception):
+    """The database's lock is held by another process (or cannot be taken at all); the
+    message says which and what to do."""
 
 
 def sqlite_file(database_url: str) -> Path | None:
@@ -37,7 +38,7 @@ def lock_file(database: Path) -> Path:
 @contextmanager
 def serving_alone(database_url: str) -> Iterator[None]:
     """Hold the embedded database's lock for the block (a no-op on any other database);
-    AlreadyServed if another process holds it."""
+    CannotServe if another process holds it."""
     database = sqlite_file(database_url)
     if database is None:
         yield
@@ -47,7 +48,7 @@ def serving_alone(database_url: str) -> Iterator[None]:
         # Not inherited by programs this process starts: the lock is this process's alone.
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise AlreadyServed(
+        raise CannotServe(
             f"cannot open {path} to take the database's lock: {exc.strerror or exc}"
         ) from None
     try:
@@ -55,7 +56,7 @@ def serving_alone(database_url: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(fd)
-            raise AlreadyServed(
+            raise CannotServe(
                 f"another Baton process{f' (pid {holder})' if holder else ''} serves "
                 f"{database}; stop it first, or use PostgreSQL (BATON_DATABASE_URL) to run "
                 "several processes"
