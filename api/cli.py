@@ -5,11 +5,13 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -23,6 +25,7 @@ from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import OutboxRow, Topic
 from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
 from storage.sealing import SealError
+from storage.single_server import CannotServe, serving_alone
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -44,7 +47,9 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    """Say what went wrong on one line (never cut to the terminal's width: a log keeps it
+    whole), as written (a ``[slack]`` in it is text, not markup)."""
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -94,9 +99,11 @@ def serve(
     services = _services()
     served = dict(host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
     if workers == 1:
-        uvicorn.run(create_app(services=services, run_scheduler=scheduler), **served)
+        with _alone_on(services.settings.database_url):
+            uvicorn.run(create_app(services=services, run_scheduler=scheduler), **served)
         return
     if services.db.is_sqlite:
+        # So no lock either: the lock is one process's, and workers would each want it.
         raise _fail("--workers needs PostgreSQL: the embedded SQLite database serves one process")
     # Each worker process builds its own app from the same settings; this one only supervises.
     os.environ[_WORKER_SCHEDULER] = "1" if scheduler else "0"
@@ -267,7 +274,7 @@ def relay() -> None:
         finally:
             await worker.aclose(STOP_GRACE)
 
-    _run_alone(work)
+    _run_alone(work, drains_outbox=True)
 
 
 @app.command()
@@ -338,14 +345,19 @@ def demo(
     """The whole lifecycle on this machine, with no Slack account and no network: a
     stand-in Slack, a stand-in bot platform, and the real Baton between them."""
     from api.demo import DemoFailed, DemoOptions, run_demo
+    from api.demo_stack import database_url_for
 
     options = DemoOptions(db=db, step=step, timeout=timeout, fault=break_platform)
-    try:
-        run_demo(options, out)
-    except DemoFailed as exc:
-        raise _fail(str(exc)) from None
-    except (RuntimeError, SealError, OSError) as exc:
-        raise _fail(f"the demo could not start: {exc}") from None
+    # A database of its own (the default, a temporary file) is the demo's alone; one named
+    # with --db may be the one a `baton serve` is draining.
+    kept = contextlib.nullcontext() if db is None else _alone_on(database_url_for(db, Path.cwd()))
+    with kept:
+        try:
+            run_demo(options, out)
+        except DemoFailed as exc:
+            raise _fail(str(exc)) from None
+        except (RuntimeError, SealError, OSError) as exc:
+            raise _fail(f"the demo could not start: {exc}") from None
 
 
 @app.command()
@@ -384,11 +396,26 @@ def _services() -> "Services":
         services = build_services(settings)
     except (ConfigError, RuntimeError, SealError) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:  # e.g. the key file beside a database in a missing directory
+        raise _fail(f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}") from None
     configure_logging(settings.log_level, settings.secret_values())
     return services
 
 
-def _run_alone(work: Callable[["Services"], Awaitable[None]]) -> None:
+@contextlib.contextmanager
+def _alone_on(database_url: str) -> Iterator[None]:
+    """Hold the embedded database's lock (storage.single_server) while the block runs: this
+    process drains its outbox. Refuses to start, on one line, if another process does."""
+    try:
+        with serving_alone(database_url):
+            yield
+    except CannotServe as exc:
+        raise _fail(str(exc)) from None
+
+
+def _run_alone(
+    work: Callable[["Services"], Awaitable[None]], *, drains_outbox: bool = False
+) -> None:
     """Run one background part of Baton as a process of its own, until interrupted."""
     services = _services()
 
@@ -399,7 +426,8 @@ def _run_alone(work: Callable[["Services"], Awaitable[None]]) -> None:
         finally:
             await services.db.dispose()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    held = _alone_on(services.settings.database_url) if drains_outbox else contextlib.nullcontext()
+    with held, contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
 
 

@@ -159,7 +159,8 @@ def _buttons(esc: Escalation) -> ActionsBlock | None:
     )
 
 
-def escalation_card(esc: Escalation) -> CardMessage:
+def escalation_card(esc: Escalation, notice: str | None = None) -> CardMessage:
+    """``notice``: a line (mrkdwn) about the card itself, e.g. why it is in this channel."""
     name = customer_name(esc)
     header = truncate(plain(f"{name} · {reason_label(esc)}"), HEADER_LIMIT)
     blocks: list[Block] = [HeaderBlock(text=header), _details(esc)]
@@ -171,6 +172,8 @@ def escalation_card(esc: Escalation) -> CardMessage:
     if sla is not None:
         context.append(MarkdownTextObject(text=sla))
     blocks.append(ContextBlock(elements=context))
+    if notice:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=notice)]))
     buttons = _buttons(esc)
     if buttons is not None:
         blocks.append(buttons)

@@ -8,7 +8,9 @@ channel does not hold up the others. Nothing is posted twice: every post carries
 escalation and a key in message metadata, and a row whose earlier attempt may have taken
 effect (a timeout, a crash) first looks in Slack for what it was about to post. Errors
 Slack calls transient are retried for 24 hours; the rest park the row with a log line that
-says what to fix.
+says what to fix. A card that the channel routing picked refuses (the bot is not in it, it
+does not exist, it is archived) is not parked: it goes to the escalation channel with a line
+saying why, and the managers are told once per channel (storage.rerouting).
 """
 
 import asyncio
@@ -28,19 +30,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.card import CardMessage, escalation_card
 from blocks.reminders import owner_nudge
+from blocks.rerouting import rerouted_for_managers, rerouted_line
 from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
 from blocks.thread import agent_message, customer_message, delivery_failed, intro_messages
 from blocks.thread import note_message as note_post
 from bot.pacing import ChannelPacer
 from bot.posts import CARD_KEY, key_for, post_metadata
 from bot.routing import Router
-from storage import deliveries, threads
+from storage import deliveries, rerouting, threads
 from storage.database import Database
 from storage.deliveries import Claimed
 from storage.drain import Drainer
 from storage.models import Escalation, Event, Role, SlackThread, Status, Topic
 from storage.outbox import SlackEffect
 from storage.platforms import PlatformNames
+from storage.rerouting import Rerouted
 
 log = logging.getLogger("baton.slack")
 
@@ -58,6 +62,8 @@ TRANSIENT = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 ACCEPTABLE = {"reactions.add": "already_reacted", "reactions.remove": "no_reaction"}
+# What a routed channel may answer that the escalation channel may not: its card goes there.
+UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 FIXES = {
     "not_in_channel": "invite the bot to the channel (/invite @Baton)",
     "channel_not_found": "check BATON_ESCALATION_CHANNEL / routing: the channel id is wrong "
@@ -144,6 +150,7 @@ class SlackDelivery:
         # claimed, the rest waiting for their channel's turn or for a place at work.
         self._at_work = asyncio.Semaphore(concurrency)
         self._team_id: str | None = None
+        self._bot_name = "Baton"  # as auth.test names the bot, once asked
         self._platform_names = PlatformNames(db)
         self._drainer = Drainer(
             db,
@@ -267,6 +274,8 @@ class SlackDelivery:
             await self._sla(attempt, thread)
         elif row.kind == SlackEffect.OWNER_NUDGE:
             await self._owner_nudge(attempt, thread)
+        elif row.kind == SlackEffect.CARD_REROUTED:
+            await self._rerouted_notice(attempt, thread)
         else:
             raise Park(f"unknown slack outbox kind {row.kind!r}")
 
@@ -279,12 +288,7 @@ class SlackDelivery:
         )
         esc = await self._escalation(row.escalation_id)
         if thread is None:
-            channel = await self._channel_for(esc)
-            ts = await self._find_posted(channel, esc, CARD_KEY) if row.uncertain else None
-            if ts is None:
-                card = escalation_card(esc)
-                ts = await self._post(attempt, channel, card, key=CARD_KEY, thread_ts=None)
-            thread = await threads.remember_thread(self.db, esc.id, await self._team(), channel, ts)
+            thread = await self._first_post(attempt, esc)
         # The card just rendered shows every change queued so far.
         await deliveries.supersede(self.db, pending)
         transcript = await threads.transcript(self.db, esc)
@@ -292,6 +296,60 @@ class SlackDelivery:
         for index, part in enumerate(intro_messages(esc, transcript, earlier)):
             await self._post_in_thread(attempt, thread, part, key=f"intro:{index}")
         return thread
+
+    async def _first_post(self, attempt: _Attempt, esc: Escalation) -> SlackThread:
+        """The card, where routing sends it; where the channel refuses it, in the
+        escalation channel, saying why."""
+        channel = await self._channel_for(esc)
+        try:
+            ts = await self._card_in(attempt, channel, esc, None)
+        except Park as refused:
+            fallback = self.router.default_channel
+            if refused.error not in UNREACHABLE or not fallback or fallback == channel:
+                raise
+            return await self._post_rerouted(attempt, esc, Rerouted(channel, refused.error))
+        return await threads.remember_thread(self.db, esc.id, await self._team(), channel, ts)
+
+    async def _post_rerouted(
+        self, attempt: _Attempt, esc: Escalation, rerouted: Rerouted
+    ) -> SlackThread:
+        fallback = self.router.default_channel
+        assert fallback is not None
+        log.warning(
+            "slack: cannot post the card of %s in %s (%s — to fix: %s); posting it in %s",
+            esc.id,
+            rerouted.channel,
+            rerouted.error,
+            FIXES[rerouted.error],
+            fallback,
+        )
+        team = await self._team()  # also learns the bot's name, for the card's line
+        try:
+            ts = await self._card_in(attempt, fallback, esc, rerouted)
+        except Park as refused:
+            raise Park(
+                f"{refused.error} in {fallback} (the escalation channel) too, after "
+                f"{rerouted.error} in {rerouted.channel}"
+            ) from None
+        return await rerouting.remember_rerouted_thread(
+            self.db, esc.id, esc.platform_id, team, fallback, ts, rerouted
+        )
+
+    async def _card_in(
+        self, attempt: _Attempt, channel: str, esc: Escalation, rerouted: Rerouted | None
+    ) -> str:
+        """Post the card in ``channel``, unless an attempt whose outcome is unknown did."""
+        if attempt.row.uncertain:
+            found = await self._find_posted(channel, esc, CARD_KEY)
+            if found is not None:
+                return found
+        card = escalation_card(esc, self._rerouted_line(rerouted))
+        return await self._post(attempt, channel, card, key=CARD_KEY, thread_ts=None)
+
+    def _rerouted_line(self, rerouted: Rerouted | None) -> str | None:
+        if rerouted is None:
+            return None
+        return rerouted_line(rerouted.channel, rerouted.error, self._bot_name)
 
     async def _update_card(self, attempt: _Attempt, thread: SlackThread) -> None:
         row = attempt.row
@@ -301,7 +359,7 @@ class SlackDelivery:
             self.db, Topic.slack, row.escalation_id, SlackEffect.CARD_UPDATE
         )
         esc = await self._escalation(row.escalation_id)
-        card = escalation_card(esc)
+        card = escalation_card(esc, self._rerouted_line(await self._why_here(esc, thread)))
         await self._call(
             "chat.update",
             channel=thread.channel_id,
@@ -310,6 +368,15 @@ class SlackDelivery:
             blocks=card.blocks_as_dicts(),
         )
         await deliveries.supersede(self.db, [i for i in pending if i != row.id])
+
+    async def _why_here(self, esc: Escalation, thread: SlackThread) -> Rerouted | None:
+        """Why the card is not in the channel routing picks, if it is not."""
+        if thread.channel_id != self.router.default_channel:
+            return None
+        if await self._channel_for(esc) == thread.channel_id:
+            return None
+        await self._team()  # the bot's name, for the card's line
+        return await rerouting.rerouted(self.db, esc.id)
 
     async def _thread_message(self, attempt: _Attempt, thread: SlackThread) -> None:
         message_id = attempt.row.payload.get("message_id", "")
@@ -380,6 +447,25 @@ class SlackDelivery:
         await self._post_once(
             attempt, await self._dm(owner), esc, post, key=f"{row.kind}:{event.id}"
         )
+
+    async def _rerouted_notice(self, attempt: _Attempt, thread: SlackThread) -> None:
+        """Tell the managers that cards routed to a channel go to the escalation channel."""
+        row = attempt.row
+        event = await self._event_of(row, "rerouting")
+        channel, error = str(event.data["channel"]), str(event.data["error"])
+        if not self.managers_channel:
+            log.info(
+                "slack: no BATON_MANAGERS_CHANNEL; nobody told that cards for %s go to %s",
+                channel,
+                thread.channel_id,
+            )
+            return
+        esc = await self._escalation(row.escalation_id)
+        await self._team()  # the bot's name, for the notice
+        post = rerouted_for_managers(
+            esc, channel, error, thread.channel_id, self._bot_name, await self._permalink(thread)
+        )
+        await self._post_once(attempt, self.managers_channel, esc, post, key=f"rerouted:{event.id}")
 
     async def _event_of(self, row: Claimed, what: str) -> Event:
         event = await threads.load_event(self.db, row.payload.get("event_id", ""))
@@ -556,6 +642,7 @@ class SlackDelivery:
         if self._team_id is None:
             response = await self._call("auth.test")
             self._team_id = str(response["team_id"])
+            self._bot_name = str(response.get("user") or self._bot_name)
         return self._team_id
 
     async def _channel_for(self, esc: Escalation) -> str:

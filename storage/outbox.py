@@ -24,6 +24,7 @@ class SlackEffect:
     SLA_MANAGERS = "sla.managers"  # a breach, in the managers' channel
     SLA_OWNER = "sla.owner"  # a breach, to the owner in a DM
     OWNER_NUDGE = "owner.nudge"  # the customer has waited on the owner too long, in a DM
+    CARD_REROUTED = "card.rerouted"  # a card went to the escalation channel instead, to managers
 
 
 class PlatformEvent:
@@ -50,6 +51,13 @@ def slack_reply_status(
 ) -> OutboxRow:
     payload = {"message_id": message_id, "state": state, "error": error}
     return _slack_row(escalation_id, platform_id, SlackEffect.REPLY_STATUS, now, payload)
+
+
+def slack_row_for(
+    escalation_id: str, platform_id: str | None, kind: str, now: datetime, payload: dict[str, Any]
+) -> OutboxRow:
+    """A Slack row for an escalation known by its id."""
+    return _slack_row(escalation_id, platform_id, kind, now, payload)
 
 
 def _slack_row(
