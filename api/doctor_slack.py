@@ -1,6 +1,6 @@
 """The Slack side of ``baton doctor``: the token (``auth.test``), its scopes against those
-the manifest asks for, the signing secret, the Socket Mode token, and the bot's membership
-of every channel Baton posts to. Read-only calls only."""
+Baton's calls need (the manifest's), the signing secret, the Socket Mode token, and the
+bot's membership of every channel Baton posts to. Read-only calls only."""
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -14,7 +14,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from api.config import Config
 from api.findings import Finding, failed, ok, skipped
 from api.settings import SLACK_API_URL, Settings
-from bot.manifest import bot_scopes
+from bot.scopes import PURPOSES, needed_scopes
 
 TIMEOUT = 10
 REINSTALL = "then reinstall the app to the workspace (OAuth & Permissions → Reinstall)"
@@ -97,21 +97,23 @@ def _token_failure(auth: SlackAnswer, settings: Settings) -> Finding:
 
 
 def scope_check(auth: AsyncSlackResponse) -> Finding:
+    """The token's scopes (Slack names them in ``x-oauth-scopes`` on every answer) against
+    those Baton's calls need, each missing one named with what it is for."""
     headers = {str(k).lower(): str(v) for k, v in (auth.headers or {}).items()}
     granted_header = headers.get("x-oauth-scopes")
     if granted_header is None:
         return skipped("Slack scopes", "Slack did not say which scopes the token has")
     granted = {s.strip() for s in granted_header.split(",") if s.strip()}
-    wanted = bot_scopes()
-    missing = [scope for scope in wanted if scope not in granted]
+    needed = sorted(needed_scopes())
+    missing = [scope for scope in needed if scope not in granted]
     if missing:
         return failed(
             "Slack scopes",
-            f"the token lacks {', '.join(missing)}",
+            "; ".join(f"missing {scope}: {PURPOSES[scope]}" for scope in missing),
             f"add {', '.join(missing)} under OAuth & Permissions → Bot Token Scopes (or "
             f"recreate the app from `baton manifest`), {REINSTALL}",
         )
-    return ok("Slack scopes", f"all {len(wanted)} the manifest asks for")
+    return ok("Slack scopes", f"all {len(needed)} the manifest asks for")
 
 
 def signing_secret_check(settings: Settings) -> Finding:

@@ -73,7 +73,8 @@ FIXES = {
     "not_authed": "set SLACK_BOT_TOKEN",
     "token_revoked": "reinstall the app and set the new SLACK_BOT_TOKEN",
     "account_inactive": "reinstall the app and set the new SLACK_BOT_TOKEN",
-    "missing_scope": "add the scope to the app (see manifest.yml) and reinstall it",
+    "missing_scope": "add the scope under OAuth & Permissions → Bot Token Scopes (manifest.yml "
+    "asks for every scope Baton needs) and reinstall the app; `baton doctor` lists what is missing",
 }
 REACTIONS = {"delivered": "white_check_mark", "retrying": "hourglass_flowing_sand", "failed": "x"}
 
@@ -426,12 +427,10 @@ class SlackDelivery:
                 log.info("slack: no BATON_MANAGERS_CHANNEL; breach of %s not announced", esc.id)
                 return
             channel, post = self.managers_channel, sla_breach_for_managers(esc, target, due, link)
-        else:
-            if not esc.assignee_id:
-                return
-            channel = await self._dm(esc.assignee_id)
+            await self._post_once(attempt, channel, esc, post, key=key)
+        elif esc.assignee_id:
             post = sla_breach_for_owner(esc, target, due, link)
-        await self._post_once(attempt, channel, esc, post, key=key)
+            await self._post_to_person(attempt, esc.assignee_id, esc, post, key=key)
 
     async def _owner_nudge(self, attempt: _Attempt, thread: SlackThread) -> None:
         """Remind the owner, in a DM, that their customer is waiting; not if the
@@ -444,9 +443,7 @@ class SlackDelivery:
             return
         waited = timedelta(seconds=event.data["waited_seconds"])
         post = owner_nudge(esc, waited, await self._permalink(thread))
-        await self._post_once(
-            attempt, await self._dm(owner), esc, post, key=f"{row.kind}:{event.id}"
-        )
+        await self._post_to_person(attempt, owner, esc, post, key=f"{row.kind}:{event.id}")
 
     async def _rerouted_notice(self, attempt: _Attempt, thread: SlackThread) -> None:
         """Tell the managers that cards routed to a channel go to the escalation channel."""
@@ -473,10 +470,6 @@ class SlackDelivery:
             raise Park(f"{what} {row.payload.get('event_id')} not found")
         return event
 
-    async def _dm(self, user: str) -> str:
-        opened = await self._call("conversations.open", users=user)
-        return str(opened["channel"]["id"])
-
     async def _permalink(self, thread: SlackThread) -> str | None:
         try:
             response = await self._call(
@@ -501,6 +494,18 @@ class SlackDelivery:
         if attempt.row.uncertain and await self._find_posted(channel, esc, key) is not None:
             return
         await self._post(attempt, channel, message, key=key, thread_ts=None)
+
+    async def _post_to_person(
+        self, attempt: _Attempt, user: str, esc: Escalation, message: CardMessage, *, key: str
+    ) -> None:
+        """A DM: posted with the person's id as the channel, which needs chat:write alone.
+        Looking for an earlier attempt's post needs the DM's own id (conversations.open,
+        im:write): history is read by conversation, never by person."""
+        if attempt.row.uncertain:
+            opened = await self._call("conversations.open", users=user)
+            if await self._find_posted(str(opened["channel"]["id"]), esc, key) is not None:
+                return
+        await self._post(attempt, user, message, key=key, thread_ts=None)
 
     async def _post_in_thread(
         self, attempt: _Attempt, thread: SlackThread, message: CardMessage, *, key: str
@@ -627,6 +632,8 @@ class SlackDelivery:
                 raise Retry("ratelimited", _retry_after(exc.response.headers)) from None
             if exc.response.status_code >= 500 or error in TRANSIENT:
                 raise Retry(f"{error} (HTTP {exc.response.status_code})") from None
+            if error == "missing_scope":
+                error += f" ({method} needs {exc.response.get('needed')})"
             raise Park(error) from None
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             self._count(method, "connection")

@@ -10,6 +10,7 @@ import logging
 from datetime import date
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.charts import day_chart
@@ -83,7 +84,12 @@ class DigestPoster:
                 filename=f"escalations-{digest.day.day.isoformat()}.png",
                 title=title(digest),
             )
-        except Exception:  # the chart is a bonus: the digest itself is out
+        except SlackApiError as exc:  # the chart is a bonus: the digest itself is out
+            error = exc.response.get("error")
+            if error == "missing_scope":
+                error = f"missing_scope: the app needs {exc.response.get('needed')}"
+            log.warning("digest of %s: the chart was not attached (%s)", digest.day.day, error)
+        except Exception:
             log.exception("digest of %s: the chart could not be attached", digest.day.day)
 
     async def _posted(self, day: date) -> str | None:

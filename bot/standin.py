@@ -2,10 +2,12 @@
 
 It answers the methods Baton uses the way Slack does (see shared/slack/FACTS.md): JSON
 always, logical errors as HTTP 200 ``{"ok": false, "error": …}``, rate limits as 429 with an
-integer ``Retry-After``. It keeps channels, messages (with metadata and threads), reactions,
-users, views and ephemerals, records every call, and can be told to fail. Tests script what
-people do in Slack with ``post_as_user``/``edit_as_user``/``delete_as_user``. Point
-``BATON_SLACK_API_URL`` at ``StandIn.url``.
+integer ``Retry-After``, a method whose scope the token was not granted as ``missing_scope``
+(``bot.scopes`` says which scope each method needs). It keeps channels, messages (with
+metadata and threads), reactions, users, views and ephemerals, records every call, and can
+be told to fail. Tests script what people do in Slack with
+``post_as_user``/``edit_as_user``/``delete_as_user``. Point ``BATON_SLACK_API_URL`` at
+``StandIn.url``.
 """
 
 import base64
@@ -23,11 +25,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bot.manifest import bot_scopes
+from bot.scopes import Kind, kind_of, scope_for
 
 BOT_USER, BOT_ID, TEAM, APP = "UBOT", "BBOT", "T111", "A111"
 MAX_MESSAGE_BLOCKS = 50
 HISTORY_LIMIT, REPLIES_LIMIT = 100, 1000  # Slack's defaults when no limit is given
 TRUTHY = {"1", "true", True}  # also matches 1
+APP_TOKEN_SCOPES = "connections:write"
 
 
 @dataclass
@@ -153,8 +157,9 @@ class StandIn:
         ``publish_interval`` > 0 answers views.publish calls that come closer together than
         that with a 429 (its Tier 4 is about 100 a minute for the whole app);
         ``app_token`` is the app-level token that ``apps.connections.open`` wants;
-        ``scopes`` are the token's scopes (``auth.test`` names them), by default those the
-        manifest asks for."""
+        ``scopes`` are the bot token's scopes, by default those the manifest asks for: every
+        answer names them in ``x-oauth-scopes``, and a method whose scope is not among them
+        is refused with ``missing_scope``, as Slack does."""
         self.token = token
         self.app_token = app_token
         self.channels = channels if channels is not None else {"C0ESCALATE": {BOT_USER}}
@@ -168,7 +173,7 @@ class StandIn:
         self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, SharedFile] = {}
         self.faults: dict[str, deque[Fault | None]] = {}  # None: answer that call as usual
-        self.scopes = ",".join(bot_scopes() if scopes is None else scopes)
+        self.scopes = tuple(bot_scopes() if scopes is None else scopes)
         self._lock = threading.Lock()
         self._last_ts = 0.0
         self._last_post: dict[str, float] = {}
@@ -338,27 +343,41 @@ class StandIn:
                 fault = None
         with self._lock:
             self.calls.append(Call(method, params, time.time()))
-        if fault is not None and not fault.drop_connection:
-            if fault.retry_after is not None:
-                return (
-                    429,
-                    {"ok": False, "error": "ratelimited"},
-                    {"Retry-After": str(fault.retry_after)},
-                    False,
-                )
-            if fault.status != 200:
-                return fault.status, {"ok": False, "error": "internal_error"}, {}, False
-            return 200, {"ok": False, "error": fault.error or "fatal_error"}, {}, False
         # Socket Mode's handshake takes the app-level token; every other method the bot token.
-        expected = self.app_token if method == "apps.connections.open" else self.token
+        socket_mode = method == "apps.connections.open"
+        expected = self.app_token if socket_mode else self.token
         if token != expected:
             return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}, False
+        # Slack names the token's scopes on every answer to it.
+        granted = {"x-oauth-scopes": APP_TOKEN_SCOPES if socket_mode else ",".join(self.scopes)}
+        if fault is not None and not fault.drop_connection:
+            status, body, headers = _faulted(fault)
+            return status, body, {**granted, **headers}, False
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
-            return 200, {"ok": False, "error": "unknown_method"}, {}, False
+            return 200, {"ok": False, "error": "unknown_method"}, granted, False
+        refusal = self._missing_scope(method, params)
+        if refusal is not None:
+            return 200, refusal, granted, False
         with self._lock:
             status, body, headers = handler(params)
-        return status, body, headers, fault is not None and fault.drop_connection
+        return status, body, {**granted, **headers}, fault is not None and fault.drop_connection
+
+    def _missing_scope(self, method: str, p: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's refusal of a method whose scope the token was not granted."""
+        if method == "conversations.open":
+            kind = Kind.im if len(str(p.get("users") or "").split(",")) == 1 else Kind.mpim
+        else:
+            kind = kind_of(str(p.get("channel") or ""))
+        needed = scope_for(method, kind)
+        if needed is None or needed in self.scopes:
+            return None
+        return {
+            "ok": False,
+            "error": "missing_scope",
+            "needed": needed,
+            "provided": ",".join(self.scopes),
+        }
 
     def _next_ts(self) -> str:
         now = max(time.time(), self._last_ts + 0.000001)
@@ -376,7 +395,7 @@ class StandIn:
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
         }
-        return 200, body, {"x-oauth-scopes": self.scopes}
+        return 200, body, {}
 
     def _channel_error(self, channel: str | None) -> str | None:
         if not channel or channel not in self.channels:
@@ -719,6 +738,14 @@ class StandIn:
         stored = {**view, "id": view_id, "hash": f"{time.time():.6f}", "team_id": TEAM}
         self.views[view_id] = stored
         return 200, {"ok": True, "view": stored}, {}
+
+
+def _faulted(fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:
+    if fault.retry_after is not None:
+        return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
+    if fault.status != 200:
+        return fault.status, {"ok": False, "error": "internal_error"}, {}
+    return 200, {"ok": False, "error": fault.error or "fatal_error"}, {}
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -342,7 +342,7 @@ CHECKS: dict[str, Check] = {
     "baton platforms list": meanwhile(ok("acme")),
     "curl -sS -X POST http://127.0.0.1:8000/v1/escalations": escalates,
     "baton doctor": meanwhile(
-        ok("✓ platform acme", "✓ Slack scopes all 11", "All 11 checks passed.")
+        ok("✓ platform acme", "✓ Slack scopes all 12", "All 11 checks passed.")
     ),
     "baton deliveries list --failed": meanwhile(
         ok("id event type escalation state attempts last error")

@@ -133,9 +133,28 @@ def test_a_missing_scope_is_named_with_its_fix(tmp_path: Path) -> None:
     assert result.returncode == 1
     line = finding(result.stdout, "Slack scopes")
     assert line.startswith("✗")
-    assert "the token lacks reactions:write" in line
+    assert "missing reactions:write: marking an agent's reply delivered or failed" in line
     assert "fix: add reactions:write under OAuth & Permissions → Bot Token Scopes" in line
     assert "reinstall the app" in line
+    assert "1 problem to fix." in result.stdout
+
+
+def test_a_token_installed_from_the_old_manifest_is_told_what_dms_and_charts_need(
+    tmp_path: Path,
+) -> None:
+    """The scopes the manifest lacked before: without them owners get no DM reminders and
+    the digest no chart, and nothing else says so."""
+    granted = [s for s in bot_scopes() if s not in ("im:write", "files:write")]
+    with running(StandIn(channels={CHANNEL: {BOT_USER}}, scopes=granted)) as slack:
+        env = slack_env(slack, tmp_path, BATON_MANAGERS_CHANNEL="")
+        install(env, tmp_path)
+        result = doctor(env, tmp_path)
+    assert result.returncode == 1
+    line = finding(result.stdout, "Slack scopes")
+    assert line.startswith("✗")
+    assert "missing files:write: attaching the chart to the daily digest" in line
+    assert "missing im:write: finding an owner's DM" in line
+    assert "fix: add files:write, im:write under OAuth & Permissions" in line
     assert "1 problem to fix." in result.stdout
 
 

@@ -12,11 +12,12 @@ import pytest
 
 from api.app import build_digest_poster, build_services
 from api.config import ApiSection, Config, parse_config
+from bot.manifest import bot_scopes
 from bot.standin import Fault, StandIn
 from scheduler.jobs import DailyDigest, daily_digest
 from storage import digest_runs
 from storage.clock import ManualClock
-from tests.bot.conftest import MANAGERS, SlackEnv, running_slack_env
+from tests.bot.conftest import MANAGERS, SlackEnv, running_slack_env, running_standin
 from tests.conftest import make_settings
 
 ZONE = "Asia/Ho_Chi_Minh"
@@ -171,3 +172,40 @@ async def test_without_the_charts_extra_the_digest_goes_out_as_text(
     assert await daily_digest(senv.env.db, _job(senv), "replica-a") == DAY
     assert len(_digests(senv.slack)) == 1
     assert senv.slack.files == {}
+
+
+async def test_the_chart_goes_up_with_the_manifests_scopes(senv: SlackEnv) -> None:
+    """files_upload_v2 needs files:write: the manifest asks for it, so the chart arrives."""
+    assert set(senv.slack.scopes) == set(bot_scopes())
+    await senv.escalate()
+    _clock(senv).set(NINE)
+    assert await daily_digest(senv.env.db, _job(senv), "replica-a") == DAY
+    [message] = _digests(senv.slack)
+    [chart] = senv.slack.files.values()
+    assert chart.content.startswith(b"\x89PNG")
+    assert (chart.channel, chart.thread_ts) == (MANAGERS, message.ts)  # type: ignore[attr-defined]
+    assert [c.method for c in senv.slack.calls if c.method.startswith("files.")] == [
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+    ]
+
+
+async def test_without_files_write_the_digest_goes_out_and_the_log_names_the_scope(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    granted = [s for s in bot_scopes() if s != "files:write"]
+    with running_standin(scopes=granted) as slack:
+        async with running_slack_env(
+            database_url,
+            slack,
+            config=Config(api=ApiSection(rate_limit=0), sla=CONFIG.sla, digest=CONFIG.digest),
+            manual_clock=True,
+            managers_channel=MANAGERS,
+        ) as senv:
+            _clock(senv).set(datetime(2026, 11, 23, 3, 0, tzinfo=UTC))
+            await senv.escalate()
+            _clock(senv).set(NINE)
+            assert await daily_digest(senv.env.db, _job(senv), "replica-a") == DAY
+    assert len(_digests(slack)) == 1
+    assert slack.files == {}
+    assert "the chart was not attached (missing_scope: the app needs files:write)" in caplog.text

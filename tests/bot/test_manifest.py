@@ -9,32 +9,38 @@ import jsonschema
 import yaml
 
 from bot.manifest import MANIFEST, bot_scopes, load_manifest
+from bot.scopes import CALLS, EVENT_SCOPES, needed_scopes, scope_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((Path(__file__).parent / "data" / "manifest.schema.1.0.0.json").read_text())
 BATON = Path(sys.executable).parent / "baton"
-EVENT_SCOPES = {
-    "message.channels": "channels:history",
-    "message.groups": "groups:history",
-    "message.im": "im:history",
-    "app_mention": "app_mentions:read",
-}
+NO_SCOPE_EVENTS = {"app_home_opened"}
 
 
 def test_the_manifest_at_the_root_is_valid_and_is_the_one_installed() -> None:
     root = yaml.safe_load((ROOT / "manifest.yml").read_text())
     jsonschema.validate(root, SCHEMA)
     assert load_manifest() == root
-    assert MANIFEST.read_text() == (ROOT / "manifest.yml").read_text()
+    # One copy: the package's manifest is a link to the root's, never a second file.
+    assert MANIFEST.is_symlink() and MANIFEST.readlink() == Path("..", "manifest.yml")
+    assert not (ROOT / "manifest.yml").is_symlink()
+
+
+def test_the_manifest_asks_for_every_scope_baton_needs_and_no_other() -> None:
+    granted = set(bot_scopes())
+    for method, kinds in CALLS.items():
+        for kind in kinds or (None,):
+            needed = scope_for(method, kind)
+            assert needed is None or needed in granted, (method, kind, needed)
+    assert granted == needed_scopes()
+    assert {"chat:write", "im:write", "files:write", "users:read", "commands"} <= granted
 
 
 def test_every_subscribed_event_has_its_scope() -> None:
     manifest = load_manifest()
     scopes = set(bot_scopes())
     for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
-        if event in EVENT_SCOPES:
-            assert EVENT_SCOPES[event] in scopes, event
-    assert {"chat:write", "users:read", "reactions:write", "commands"} <= scopes
+        assert event in NO_SCOPE_EVENTS or EVENT_SCOPES[event] in scopes, event
     assert manifest["features"]["slash_commands"][0]["command"] == "/escalations"
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True

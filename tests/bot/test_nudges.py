@@ -9,12 +9,21 @@ import pytest
 from sqlalchemy import func, select
 
 from api.config import ApiSection, Config
-from bot.standin import StandIn
+from bot.manifest import bot_scopes
+from bot.standin import Fault, StandIn
 from scheduler.jobs import owner_nudges
 from storage.clock import ManualClock
 from storage.database import Database
-from storage.models import Event
-from tests.bot.conftest import ANN, BOB, SlackEnv, eventually, running_slack_env
+from storage.models import DeliveryState, Event, OutboxRow
+from storage.outbox import SlackEffect
+from tests.bot.conftest import (
+    ANN,
+    BOB,
+    SlackEnv,
+    eventually,
+    running_slack_env,
+    running_standin,
+)
 
 QUIET = timedelta(minutes=10)
 
@@ -165,3 +174,61 @@ async def test_concurrent_sweepers_nudge_once(senv: SlackEnv, database_url: str)
         assert dict(nudged.all()) == dict.fromkeys(escalations, 1)
     await senv.deliver()
     assert len(_dms(senv, ANN)) == 5
+
+
+async def test_the_nudge_goes_out_with_the_manifests_scopes_and_posts_by_user_id(
+    senv: SlackEnv,
+) -> None:
+    """The stand-in grants exactly the manifest's scopes, as a workspace that installed it
+    does: the DM is a chat.postMessage to the owner's id, with no DM to open first."""
+    assert set(senv.slack.scopes) == set(bot_scopes())
+    esc = await senv.escalate(customer={"id": "c1", "name": "Lan"})
+    await senv.take(esc, ANN)
+    _clock(senv).advance(QUIET)
+    assert await _sweep(senv) == 1
+    [dm] = _dms(senv, ANN)
+    assert "Lan has been waiting on you for 10 min" in dm
+    assert senv.slack.calls_to("conversations.open") == []
+    assert [c.params["channel"] for c in senv.slack.calls_to("chat.postMessage")][-1] == ANN
+
+
+async def test_a_nudge_whose_answer_was_lost_is_not_sent_twice(senv: SlackEnv) -> None:
+    """Slack posted the DM but the answer never came back: the retry looks in the DM (found
+    with conversations.open, which im:write allows) and does not post it again."""
+    esc = await senv.escalate()
+    await senv.take(esc, ANN)
+    _clock(senv).advance(QUIET)
+    assert await owner_nudges(senv.env.db, QUIET) == 1
+    senv.slack.fail("chat.postMessage", Fault(drop_connection=True))
+    for _ in range(5):
+        await senv.deliver()
+        _clock(senv).advance(timedelta(minutes=6))
+    assert len(_dms(senv, ANN)) == 1
+    [opened] = senv.slack.calls_to("conversations.open")
+    assert opened.params["users"] == ANN
+    assert [c.params["channel"] for c in senv.slack.calls_to("conversations.history")] == [
+        f"D{ANN}"
+    ]
+    async with senv.env.db.read() as s:
+        kind = OutboxRow.kind == SlackEffect.OWNER_NUDGE
+        states = (await s.execute(select(OutboxRow.state).where(kind))).scalars().all()
+    assert states == [DeliveryState.done]
+
+
+async def test_without_im_write_a_first_nudge_still_reaches_the_owner(
+    database_url: str,
+) -> None:
+    """chat:write alone posts a DM; only a retry's look for an earlier post needs im:write."""
+    granted = [s for s in bot_scopes() if s != "im:write"]
+    with running_standin(scopes=granted) as slack:
+        async with running_slack_env(
+            database_url,
+            slack,
+            config=Config(api=ApiSection(rate_limit=0)),
+            manual_clock=True,
+        ) as senv:
+            esc = await senv.escalate()
+            await senv.take(esc, ANN)
+            _clock(senv).advance(QUIET)
+            assert await _sweep(senv) == 1
+            assert len(_dms(senv, ANN)) == 1

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.config import ApiSection, Config, load_config, parse_config
+from bot.manifest import bot_scopes
 from bot.standin import StandIn
 from scheduler.jobs import sla_sweep
 from storage import sla_alerts
@@ -101,6 +102,9 @@ async def test_each_alert_is_announced_once_in_the_thread_to_managers_and_owner(
     assert len(senv.slack.top_level(MANAGERS)) == 2
     (dm,) = senv.slack.top_level(f"D{ANN}")
     assert "your escalation" in _texts([dm])
+    # With the manifest's scopes; posted to the owner's id, no DM opened first.
+    assert set(senv.slack.scopes) == set(bot_scopes())
+    assert senv.slack.calls_to("conversations.open") == []
     assert await _alert_events(senv.env.db) == [
         ("sla_at_risk", "first_take", 1),
         ("sla_breached", "first_take", 100),

@@ -8,9 +8,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.manifest import bot_scopes
+from bot.scopes import KIND_SCOPE, NO_SCOPE, ONE_SCOPE
 from bot.standin import BOT_ID, BOT_USER, TEAM, Ephemeral, Fault, StandIn
 
 TOKEN = "xoxb-standin"
+SLACK_FAMILIES = {"auth", "apps", "chat", "conversations", "files", "reactions", "users", "views"}
 
 
 @pytest.fixture
@@ -347,3 +350,81 @@ async def test_faults_reach_every_method(slack: StandIn, method: str, call: Any)
         await call(_client(slack))
     assert error.value.response.status_code == 429
     assert error.value.response.headers["Retry-After"] == "3"
+
+
+@pytest.fixture
+def chat_only() -> Iterator[StandIn]:
+    """A token granted chat:write and nothing else."""
+    server = StandIn(
+        TOKEN,
+        channels={"C0ESC": {BOT_USER, "U0MINH"}},
+        users={"U0MINH": {"id": "U0MINH", "real_name": "Minh Tran"}},
+        scopes=["chat:write"],
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_method_whose_scope_was_not_granted_is_refused_like_slack(
+    chat_only: StandIn,
+) -> None:
+    client = _client(chat_only)
+    posted = await client.chat_postMessage(channel="C0ESC", text="card")
+    refusals = [
+        ("users:read", client.users_info(user="U0MINH")),
+        (
+            "reactions:write",
+            client.reactions_add(channel="C0ESC", timestamp=posted["ts"], name="x"),
+        ),
+        ("im:write", client.conversations_open(users="U0MINH")),
+        ("files:write", client.files_getUploadURLExternal(filename="a.png", length=3)),
+        ("channels:history", client.conversations_history(channel="C0ESC")),
+        ("im:history", client.conversations_history(channel="DU0MINH")),
+        ("groups:read", client.conversations_info(channel="G0PRIVATE")),
+    ]
+    for needed, call in refusals:
+        with pytest.raises(SlackApiError) as error:
+            await call
+        answer = error.value.response
+        assert answer.status_code == 200
+        assert (answer["error"], answer["needed"], answer["provided"]) == (
+            "missing_scope",
+            needed,
+            "chat:write",
+        )
+        assert answer.headers["x-oauth-scopes"] == "chat:write"
+    assert chat_only.top_level("C0ESC")[0].reactions == {}  # a refusal changes nothing
+    assert chat_only.files == {}
+    # What chat:write allows still works; a DM by the person's id needs nothing more.
+    await client.chat_postMessage(channel="U0MINH", text="a DM")
+    assert [m.text for m in chat_only.top_level("DU0MINH")] == ["a DM"]
+
+
+async def test_every_answer_names_the_tokens_scopes(slack: StandIn) -> None:
+    client = _client(slack)
+    granted = ",".join(bot_scopes())
+    posted = await client.chat_postMessage(channel="C0ESC", text="x")
+    assert posted.headers["x-oauth-scopes"] == granted
+    with pytest.raises(SlackApiError) as error:
+        await client.chat_postMessage(channel="C0NONE", text="x")
+    assert error.value.response.headers["x-oauth-scopes"] == granted
+    slack.fail("chat.update", Fault(retry_after=1))
+    with pytest.raises(SlackApiError) as error:
+        await client.chat_update(channel="C0ESC", ts=posted["ts"], text="y")
+    assert error.value.response.headers["x-oauth-scopes"] == granted
+    with pytest.raises(SlackApiError) as error:
+        await _client(slack, "xoxb-wrong").chat_postMessage(channel="C0ESC", text="x")
+    assert "x-oauth-scopes" not in error.value.response.headers  # Slack knows no such token
+
+
+def test_every_method_the_stand_in_answers_has_its_scope_declared() -> None:
+    answered = [
+        name.removeprefix("_").replace("_", ".")
+        for name in vars(StandIn)
+        if name.startswith("_") and name[1:].split("_")[0] in SLACK_FAMILIES
+    ]
+    assert "chat.postMessage" in answered and "users.lookupByEmail" in answered
+    declared = NO_SCOPE | ONE_SCOPE.keys() | KIND_SCOPE.keys()
+    assert [m for m in answered if m not in declared] == []
