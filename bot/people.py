@@ -30,6 +30,8 @@ from storage.models import Agent
 log = logging.getLogger("baton.slack")
 
 FRESH_FOR = timedelta(days=1)
+# A name kept past its day because Slack did not answer is asked for again after this.
+RECHECK_AFTER = timedelta(minutes=5)
 USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")  # W…: a user of an Enterprise Grid organisation
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 SLACKBOT = "USLACKBOT"  # a bot that users.info does not call one
@@ -92,7 +94,7 @@ class SlackUser:
 class People:
     def __init__(self, db: Database, client: AsyncWebClient) -> None:
         self.db, self.client = db, client
-        self._memory: dict[str, tuple[datetime, Actor]] = {}
+        self._memory: dict[str, tuple[datetime, Actor]] = {}  # key: (good until, actor)
 
     async def actor(self, user_id: str, fallback: str | None = None) -> Actor:
         """Someone Slack told us about (a click, a message) as an actor with the name a
@@ -114,6 +116,8 @@ class People:
                 user = await self._ask(lambda: self.client.users_info(user=user_id), user_id)
             except (NotAnAgent, SlackUnreachable) as exc:
                 log.warning("slack: users.info for %s failed: %s", user_id, exc)
+                if agent is not None:
+                    return self._remember(agent, user_id, for_=RECHECK_AFTER)
             else:
                 agent, person = await self._learn(user), user.refusal() is None
         if agent is None:
@@ -155,7 +159,7 @@ class People:
             if known is None:
                 raise
             log.warning("slack: could not look %s up again; the name known is used", ident)
-            return self._remember(known, key)
+            return self._remember(known, key, for_=RECHECK_AFTER)
         refusal = user.refusal()
         if refusal is not None and current:
             raise NotAnAgent(refusal)
@@ -164,13 +168,16 @@ class People:
 
     def _remembered(self, key: str) -> Actor | None:
         found = self._memory.get(key)
-        if found is None or self.db.clock.now() - found[0] > FRESH_FOR:
+        if found is None or self.db.clock.now() > found[0]:
             return None
         return found[1]
 
-    def _remember(self, agent: Agent, key: str) -> Actor:
+    def _remember(self, agent: Agent, key: str, for_: timedelta | None = None) -> Actor:
+        """``agent`` under ``key`` and their id, until their name is a day old, or for
+        ``for_`` from now."""
         actor = Actor(agent.id, agent.name)
-        self._memory[key] = self._memory[agent.id] = (agent.updated_at, actor)
+        until = agent.updated_at + FRESH_FOR if for_ is None else self.db.clock.now() + for_
+        self._memory[key] = self._memory[agent.id] = (until, actor)
         return actor
 
     def _stale(self, agent: Agent) -> bool:

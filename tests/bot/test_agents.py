@@ -313,6 +313,14 @@ async def test_a_known_agent_needs_no_slack_even_when_the_name_is_old(senv: Slac
     by_email = await _post(senv, f"/{second}/take", {"agent": f"{ANN}@x.test"})
     assert by_email.status_code == 200, by_email.text
     assert by_email.json()["assignee"] == {"id": ANN, "name": "Ann"}
+    # While Slack is down it is asked again every few minutes, not on every request.
+    asked = len(senv.slack.calls_to("users.lookupByEmail"))
+    note = {"agent": f"{ANN}@x.test", "content": "Slack is down, still here"}
+    assert (await _post(senv, f"/{first}/notes", note)).status_code == 201
+    assert len(senv.slack.calls_to("users.lookupByEmail")) == asked
+    clock.advance(timedelta(minutes=6))
+    assert (await _post(senv, f"/{first}/notes", note)).status_code == 201
+    assert len(senv.slack.calls_to("users.lookupByEmail")) == asked + 2  # a 5xx, asked twice
     # Someone never seen before cannot be checked: not accepted as a phantom owner.
     assert (await _post(senv, f"/{third}/take", {"agent": CHI})).status_code == 503
 
