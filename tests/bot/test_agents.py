@@ -6,8 +6,10 @@ unless the person is known from before."""
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,9 +18,20 @@ from sqlalchemy import update
 from bot.standin import Fault, StandIn
 from storage.clock import ManualClock
 from storage.models import Event, Platform
-from tests.bot.conftest import ANN, BOB, CHI, SlackEnv, eventually, running_slack_env
-from tests.conftest import escalation_body
+from tests.bot.conftest import (
+    ANN,
+    BOB,
+    CHANNEL,
+    CHI,
+    SIGNING_SECRET,
+    SlackEnv,
+    eventually,
+    running_slack_env,
+)
+from tests.conftest import TEST_SECRET_KEY, escalation_body
+from tests.processes import clean_env, free_port, register_platform, start_serve, wait_ready
 from tests.receiver import Receiver
+from tests.slack_requests import SlackSigner
 
 GONE, ROBOT, GRID = "U0GONE", "U0ROBOT", "W0GRID"
 NOBODY = [
@@ -353,3 +366,57 @@ async def test_standin_answers_users_lookups_as_slack_does(standin: StandIn) -> 
             await call()
         assert raised.value.response.status_code == 200
         assert raised.value.response.data == {"ok": False, "error": error}
+
+
+async def test_baton_serve_relays_the_replies_of_an_agent_named_by_email(
+    tmp_path: Path, standin: StandIn, platform: Receiver
+) -> None:
+    """The same through a real ``baton serve`` process, as a platform and Slack reach it."""
+    env = {
+        **clean_env(),
+        "BATON_DATABASE_URL": f"sqlite:///{tmp_path}/baton.db",
+        "BATON_SECRET_KEY": TEST_SECRET_KEY,
+        "BATON_ALLOW_PRIVATE_CALLBACKS": "true",
+        "SLACK_BOT_TOKEN": standin.token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "BATON_SLACK_API_URL": standin.url,
+        "BATON_ESCALATION_CHANNEL": CHANNEL,
+    }
+    credentials = register_platform(platform.url, env)
+    platform.secret = credentials["webhook_secret"]
+    base = f"http://127.0.0.1:{free_port()}"
+    server = start_serve(tmp_path, int(base.rsplit(":", 1)[1]), env)
+
+    def received(kind: str) -> list[dict[str, Any]]:
+        return [r.body["data"] for r in platform.delivered() if r.body["type"] == kind]
+
+    try:
+        wait_ready(base, server)
+        auth = {"Authorization": f"Bearer {credentials['api_key']}"}
+        async with (
+            httpx.AsyncClient(base_url=base, headers=auth) as api,
+            httpx.AsyncClient(base_url=base) as slack,
+        ):
+            esc_id = (await api.post("/v1/escalations", json=escalation_body())).json()["id"]
+            (card,) = await eventually(lambda: standin.top_level(CHANNEL), what="the card")
+            refused = await api.post(f"/v1/escalations/{esc_id}/take", json={"agent": "bob"})
+            _refused(refused, "agent", "bob")
+            taken = await api.post(f"/v1/escalations/{esc_id}/take", json={"agent": "U0BOB@x.test"})
+            assert taken.json()["assignee"] == {"id": BOB, "name": "Bob"}
+            (data,) = await eventually(lambda: received("escalation.taken"), what="the take")
+            assert data["agent"] == {"id": BOB, "name": "Bob"}
+            assert "mình là Bob" in data["customer_message"]
+
+            mine = standin.post_as_user(CHANNEL, BOB, "Mình kiểm tra đơn hàng nhé 🙏", card.ts)
+            event = SlackSigner(SIGNING_SECRET).message_event_for(mine)
+            answer = await slack.post(
+                "/slack/events", content=event.body.encode(), headers=event.headers
+            )
+            assert answer.status_code == 200
+            (data,) = await eventually(lambda: received("escalation.message"), what="the reply")
+            assert data["message"]["content"] == "Mình kiểm tra đơn hàng nhé 🙏"
+            assert data["message"]["agent"] == {"id": BOB, "name": "Bob"}
+            assert standin.ephemerals_for(BOB) == []
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
