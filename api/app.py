@@ -21,10 +21,11 @@ from api.services import Services
 from api.settings import Settings
 from api.slack_setup import slack_config
 from bot.app import build_app_homes, build_slack_app, http_handler, socket_mode_handler
-from bot.client import worker_client
+from bot.client import people_client, worker_client
 from bot.delivery import SlackDelivery, SlackMetrics
 from bot.digest import DigestPoster
 from bot.pacing import ChannelPacer
+from bot.people import People
 from scheduler.jobs import DailyDigest
 from scheduler.setup import Schedule, build_scheduler
 from storage import idempotency
@@ -68,6 +69,7 @@ def build_services(
         resolver=resolver,
         slack=slack,
         homes=build_app_homes(slack, db) if slack is not None else None,
+        people=People(db, people_client(slack)) if slack is not None else None,
     )
 
 
@@ -168,7 +170,7 @@ def create_app(
     workers (the platform relay)."""
     svc = services or build_services(settings or Settings())
     slack_app = (
-        build_slack_app(svc.slack, svc.db, svc.machine, svc.homes)
+        build_slack_app(svc.slack, svc.db, svc.machine, svc.homes, svc.people)
         if svc.slack is not None
         else None
     )

@@ -1,4 +1,5 @@
-"""Request dependencies: the services, and the platform a bearer key belongs to."""
+"""Request dependencies: the services, the platform a bearer key belongs to, and the
+agents a request names."""
 
 from typing import Annotated
 
@@ -7,6 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.services import Services
+from bot.people import NotAnAgent, SlackUnreachable, padding_problem
 from storage.agents import find_agent
 from storage.machine import Actor
 from storage.platforms import KeyOwner
@@ -55,8 +57,35 @@ async def current_platform(
 PlatformDep = Annotated[KeyOwner, Depends(current_platform)]
 
 
-async def resolve_agent(svc: Services, ident: str) -> Actor:
-    """An agent named by Slack user id or email, with the name customers will see."""
+async def resolve_agent(svc: Services, ident: str, field: str, *, current: bool = True) -> Actor:
+    """The agent a request names in ``field``, with the name customers will see. With
+    Slack, the Slack person a user id or an email names (``People.resolve``; ``current``
+    as it takes it): a value that names nobody is a 422 naming the field, and Slack not
+    answering a 503. Without Slack, the value as given."""
+    try:
+        if svc.people is not None:
+            return await svc.people.resolve(ident, current=current)
+        return await _as_given(svc, ident)
+    except NotAnAgent as exc:
+        raise ApiError(
+            422, "validation_error", f"{field}: {exc}", [{"field": field, "message": str(exc)}]
+        ) from None
+    except SlackUnreachable as exc:
+        wait = exc.retry_after or 1
+        raise ApiError(
+            503,
+            "unavailable",
+            f"{field}: Slack could not be asked who {ident} is ({exc.reason}); "
+            f"try again in {wait}s",
+            {"field": field},
+            headers={"Retry-After": str(wait)},
+        ) from None
+
+
+async def _as_given(svc: Services, ident: str) -> Actor:
+    problem = padding_problem(ident)
+    if problem is not None:
+        raise NotAnAgent(problem)
     known = await find_agent(svc.db, ident)
     if known is not None:
         return Actor(known.id, known.name)

@@ -10,6 +10,7 @@ from api.ratelimit import RateLimiter
 from api.settings import Settings
 from bot.app_home import AppHomes
 from bot.config import SlackConfig
+from bot.people import People
 from storage.database import Database
 from storage.machine import Machine
 from storage.sealing import SecretBox
@@ -28,3 +29,4 @@ class Services:
     resolver: Resolver = field(default=system_resolver)
     slack: SlackConfig | None = None
     homes: AppHomes | None = None  # App Homes, published and refreshed (with Slack only)
+    people: People | None = None  # Slack users by id or email (with Slack only)

@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 
 from bot.app_home import AppHomes
-from bot.client import listener_client, worker_client
+from bot.client import listener_client, people_client, worker_client
 from bot.config import SlackConfig
 from bot.listeners import actions, commands, home, messages, views
 from bot.listeners.common import Deps, outcome
@@ -24,8 +24,14 @@ log = logging.getLogger("baton.slack")
 
 
 def build_slack_app(
-    config: SlackConfig, db: Database, machine: Machine, app_homes: AppHomes | None = None
+    config: SlackConfig,
+    db: Database,
+    machine: Machine,
+    app_homes: AppHomes | None = None,
+    people: People | None = None,
 ) -> AsyncApp:
+    """``people``: shared with the REST API, so that a name looked up by one is known to
+    the other."""
     client = listener_client(config)
     app = AsyncApp(
         name="baton",
@@ -34,7 +40,7 @@ def build_slack_app(
         logger=logging.getLogger("baton.slack.bolt"),
     )
     app.use(_once_per_event(db))
-    deps = Deps(db, machine, People(db, client))
+    deps = Deps(db, machine, people or People(db, people_client(config)))
     actions.register(app, deps)
     views.register(app, deps)
     messages.register(app, deps)

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import SlackConfig
 
 WORKER_TIMEOUT = 10
+LOOKUP_TIMEOUT = 5
 
 
 def listener_client(config: SlackConfig) -> AsyncWebClient:
@@ -29,4 +30,15 @@ def worker_client(config: SlackConfig) -> AsyncWebClient:
         base_url=config.api_url,
         timeout=WORKER_TIMEOUT,
         retry_handlers=[],
+    )
+
+
+def people_client(config: SlackConfig) -> AsyncWebClient:
+    """For looking people up (``bot.people``), which a platform's request may be waiting
+    on: a short timeout; rate limits are waited out, or not, by the caller."""
+    return AsyncWebClient(
+        token=config.bot_token,
+        base_url=config.api_url,
+        timeout=LOOKUP_TIMEOUT,
+        retry_handlers=[AsyncConnectionErrorRetryHandler()],
     )

@@ -669,8 +669,12 @@ class StandIn:
         }
 
     def _users_lookupByEmail(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        # Slack finds no deactivated user by email: users_not_found, as for no one at all
+        # (the method's documentation).
         email = (p.get("email") or "").lower()
         for user_id, user in self.users.items():
+            if user.get("deleted"):
+                continue
             if (user.get("profile", {}).get("email") or "").lower() == email:
                 return 200, {"ok": True, "user": self._user(user_id)}, {}
         return 200, {"ok": False, "error": "users_not_found"}, {}

@@ -46,7 +46,7 @@ EscalationId = Annotated[str, Path(min_length=1, max_length=64, description="esc
     response_model=EscalationOut,
     responses={
         200: {"model": EscalationOut, "description": "The conversation's active escalation"},
-        **_errors(409),
+        **_errors(409, 503),
     },
 )
 async def create_escalation(
@@ -97,11 +97,13 @@ async def _new_escalation(svc: ServicesDep, body: CreateEscalation) -> NewEscala
             for m in body.transcript
         ],
         context=body.context.model_dump(mode="json"),
-        assign_to=await resolve_agent(svc, body.assign_to) if body.assign_to else None,
+        assign_to=(
+            await resolve_agent(svc, body.assign_to, "assign_to") if body.assign_to else None
+        ),
     )
 
 
-@router.get("", response_model=EscalationPage, responses=_errors(body=False))
+@router.get("", response_model=EscalationPage, responses=_errors(503, body=False))
 async def list_escalations(
     svc: ServicesDep,
     owner: PlatformDep,
@@ -115,7 +117,8 @@ async def list_escalations(
     cursor: Annotated[str | None, Query(max_length=200), NoNul] = None,
 ) -> JSONResponse:
     if assignee is not None:
-        assignee = (await resolve_agent(svc, assignee)).id
+        # Anyone Slack knows, deactivated or not: their past escalations are still theirs.
+        assignee = (await resolve_agent(svc, assignee, "assignee", current=False)).id
     filters = queries.EscalationFilter(
         status=status,
         priority=priority,
@@ -171,11 +174,13 @@ async def add_message(
     return JSONResponse(message_public(msg), status_code=201 if created else 200)
 
 
-@router.post("/{escalation_id}/take", response_model=EscalationOut, responses=_errors(404, 409))
+@router.post(
+    "/{escalation_id}/take", response_model=EscalationOut, responses=_errors(404, 409, 503)
+)
 async def take(
     escalation_id: EscalationId, body: AgentAction, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
-    agent = await resolve_agent(svc, body.agent)
+    agent = await resolve_agent(svc, body.agent, "agent")
     esc = await svc.machine.take(owner.platform_id, escalation_id, agent)
     svc.metrics.transitions.labels("take").inc()
     return JSONResponse(escalation_public(esc))
@@ -185,12 +190,12 @@ async def take(
     "/{escalation_id}/reply",
     status_code=201,
     response_model=MessageOut,
-    responses=_errors(403, 404, 409),
+    responses=_errors(403, 404, 409, 503),
 )
 async def reply(
     escalation_id: EscalationId, body: Reply, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
-    agent = await resolve_agent(svc, body.agent)
+    agent = await resolve_agent(svc, body.agent, "agent")
     attachments = [a.model_dump(mode="json") for a in body.attachments]
     _, msg = await svc.machine.reply(
         owner.platform_id, escalation_id, agent, body.content, attachments
@@ -200,35 +205,38 @@ async def reply(
 
 
 @router.post(
-    "/{escalation_id}/notes", status_code=201, response_model=EventOut, responses=_errors(404)
+    "/{escalation_id}/notes",
+    status_code=201,
+    response_model=EventOut,
+    responses=_errors(404, 503),
 )
 async def add_note(
     escalation_id: EscalationId, body: Note, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
-    agent = await resolve_agent(svc, body.agent)
+    agent = await resolve_agent(svc, body.agent, "agent")
     event = await svc.machine.add_note(owner.platform_id, escalation_id, agent, body.content)
     return JSONResponse(event_public(event), status_code=201)
 
 
 @router.post(
-    "/{escalation_id}/return", response_model=EscalationOut, responses=_errors(403, 404, 409)
+    "/{escalation_id}/return", response_model=EscalationOut, responses=_errors(403, 404, 409, 503)
 )
 async def return_to_bot(
     escalation_id: EscalationId, body: AgentAction, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
-    agent = await resolve_agent(svc, body.agent)
+    agent = await resolve_agent(svc, body.agent, "agent")
     esc = await svc.machine.return_to_bot(owner.platform_id, escalation_id, agent)
     svc.metrics.transitions.labels("return").inc()
     return JSONResponse(escalation_public(esc))
 
 
 @router.post(
-    "/{escalation_id}/close", response_model=EscalationOut, responses=_errors(403, 404, 409)
+    "/{escalation_id}/close", response_model=EscalationOut, responses=_errors(403, 404, 409, 503)
 )
 async def close(
     escalation_id: EscalationId, body: Close, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
-    agent = await resolve_agent(svc, body.agent)
+    agent = await resolve_agent(svc, body.agent, "agent")
     esc = await svc.machine.close(
         owner.platform_id, escalation_id, agent, body.resolution, body.note, body.keep_ai_paused
     )
@@ -236,13 +244,13 @@ async def close(
     return JSONResponse(escalation_public(esc))
 
 
-@router.patch("/{escalation_id}", response_model=EscalationOut, responses=_errors(404, 409))
+@router.patch("/{escalation_id}", response_model=EscalationOut, responses=_errors(404, 409, 503))
 async def update(
     escalation_id: EscalationId, body: Patch, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
     assignee = UNSET
     if "assignee" in body.model_fields_set:
-        assignee = await resolve_agent(svc, body.assignee) if body.assignee else None
+        assignee = await resolve_agent(svc, body.assignee, "assignee") if body.assignee else None
     esc = await svc.machine.update(
         owner.platform_id,
         escalation_id,
