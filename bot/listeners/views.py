@@ -3,6 +3,7 @@ mistakes show in the modal; then the change runs, and Slack is answered when it 
 once Slack's time is nearly up (see ``submit``): a database that did not answer shows in
 the modal too, with what was typed kept."""
 
+import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -11,6 +12,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks.ids import Input, View
 from blocks.modals import read_assignee, read_close, read_priority, read_reply
 from bot.listeners.common import Deps, Where, submit
+from bot.people import NotAnAgent, SlackUnreachable
+
+# Looking the chosen person up comes out of Slack's 3 seconds, before the change's own time.
+LOOKUP_WITHIN = 0.8
+
+
+UNREACHABLE = "Slack did not say who that is just now. Please try again."
 
 
 def _submitted(body: dict[str, Any]) -> tuple[str, Where, dict[str, Any]]:
@@ -54,8 +62,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(response_action="errors", errors={Input.ASSIGNEE: "Choose someone."})
             return
 
+        try:
+            agent = await asyncio.wait_for(people.resolve(user), LOOKUP_WITHIN)
+        except NotAnAgent as exc:
+            await ack(response_action="errors", errors={Input.ASSIGNEE: f"{exc}."})
+            return
+        except (SlackUnreachable, TimeoutError):
+            await ack(response_action="errors", errors={Input.ASSIGNEE: UNREACHABLE})
+            return
+
         async def change() -> Any:
-            agent = await people.actor(user)
             return await machine.update(None, esc_id, await deps.actor_of(body), assignee=agent)
 
         await submit(ack, client, where, change(), Input.ASSIGNEE)

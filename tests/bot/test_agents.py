@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import update
 
+from blocks.ids import Action, Input, MoreOption
 from bot.standin import Fault, StandIn
 from storage.clock import ManualClock
 from storage.models import Event, Platform
@@ -420,3 +421,18 @@ async def test_baton_serve_relays_the_replies_of_an_agent_named_by_email(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+async def test_the_reassign_modal_refuses_a_bot_and_changes_nothing(senv: SlackEnv) -> None:
+    esc_id = await senv.escalate()
+    await senv.take(esc_id, ANN)
+    await senv.click(esc_id, ANN, Action.MORE, option=f"{MoreOption.REASSIGN}:{esc_id}")
+    (view,) = await eventually(lambda: list(senv.slack.views.values()))
+    values = {Input.ASSIGNEE: {Input.ASSIGNEE: {"type": "users_select", "selected_user": ROBOT}}}
+    response = await senv.send(senv.signer.view_submission_for(view, user=ANN, values=values))
+    assert response.status_code == 200
+    assert response.json() == {
+        "response_action": "errors",
+        "errors": {Input.ASSIGNEE: f"{ROBOT} is a bot, not a person."},
+    }
+    assert await senv.owner(esc_id) == ANN
