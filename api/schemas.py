@@ -204,7 +204,8 @@ class CreateEscalation(_Body):
     reason_detail: ShortText | None = None
     priority: Priority = Priority.medium
     confidence: Annotated[StrictInt, Field(ge=0, le=100), WholeNumber] | None = None
-    transcript: list[TranscriptMessage] = Field(default_factory=list, max_length=1_000)
+    # As long as the body limit (1 MiB) allows: the thread shows the newest messages.
+    transcript: list[TranscriptMessage] = Field(default_factory=list)
     context: Context = Field(default_factory=Context)
     assign_to: Ident | None = None
 
