@@ -5,6 +5,7 @@ with a message naming the key, e.g. ``sla.targets.urgnt: unknown priority``.
 """
 
 import datetime as dt
+import logging
 import re
 import tomllib
 from datetime import date, time, timedelta
@@ -26,6 +27,8 @@ from blocks.texts import KINDS, CustomerTexts, TemplateKey, TemplateProblem
 from storage.machine import DEFAULT_EDIT_WINDOW
 from storage.models import Priority, Reason
 from storage.sla import WEEKDAYS, SlaPolicy, TargetTimes, business_hours
+
+log = logging.getLogger("baton.config")
 
 
 class ConfigError(ValueError):
@@ -254,9 +257,11 @@ def parse_config(data: dict[str, Any], source: str = "configuration") -> Config:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"{source}: {problems}") from None
     try:
-        config.customer_texts()
+        texts = config.customer_texts()
     except (ConfigError, TemplateProblem) as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    for warning in texts.warnings:  # accepted: such escalations get the shipped text
+        log.warning("%s: %s", source, warning)
     return config
 
 

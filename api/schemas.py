@@ -4,8 +4,9 @@ Requests are strict: unknown fields and wrong types answer 422 naming the field.
 """
 
 import math
+from contextvars import ContextVar
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -14,31 +15,106 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     StrictBool,
     StrictInt,
     StringConstraints,
+    ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from storage.models import Priority, Reason, Resolution, Role
 
+CONTEXT_DEPTH = 32  # levels of nesting in ``context``, itself the first
+_REPORTED = 20  # unstorable strings named in one answer; the rest are alike
+_checked_whole: ContextVar[bool] = ContextVar("checked_whole", default=False)
 
-def _no_nul(value: str | None) -> str | None:
-    # PostgreSQL's text cannot hold NUL characters: refused on every database alike.
-    if value is not None and "\x00" in value:
-        raise PydanticCustomError("nul_character", "must not contain NUL characters")
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None. PostgreSQL's text cannot hold NUL, and a lone
+    surrogate (half of a UTF-16 pair, as a JavaScript client makes when it cuts a string
+    inside an emoji) is no character at all: neither can be written as UTF-8."""
+    if "\x00" in text:
+        return "must not contain NUL characters (\\u0000)"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return (
+                "must not contain a lone surrogate (half of a UTF-16 pair, e.g. an emoji cut in"
+                " two); send whole characters"
+            )
+    return None
+
+
+def _storable(value: str | None) -> str | None:
+    problem = text_problem(value) if value is not None else None
+    if problem is not None:
+        raise PydanticCustomError("unstorable_text", problem)
     return value
 
 
-NoNul = AfterValidator(_no_nul)
+# Request bodies are checked whole by ``_Body``; this is for path, query and header values,
+# and for the text types wherever else they are used.
+NoNul = AfterValidator(_storable)
 Text = Annotated[str, StringConstraints(strict=True, max_length=40_000), NoNul]
 NonEmptyText = Annotated[
     str, StringConstraints(strict=True, min_length=1, max_length=40_000), NoNul
 ]
 Ident = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255), NoNul]
 ShortText = Annotated[str, StringConstraints(strict=True, max_length=1_000), NoNul]
+
+
+def _unstorable(data: Any) -> list[InitErrorDetails]:
+    """Every string in ``data`` (keys too, at any depth) that cannot be stored, by where it
+    is; walked without recursion, so no nesting exhausts the stack."""
+    found: list[InitErrorDetails] = []
+    pending: list[tuple[tuple[str | int, ...], Any]] = [((), data)]
+    while pending and len(found) < _REPORTED:
+        loc, value = pending.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                found.append(_error(loc, problem))
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                problem = text_problem(key) if isinstance(key, str) else None
+                if problem is not None:
+                    found.append(_error((*loc, _escaped(key)), f"the key {problem}"))
+                else:
+                    pending.append(((*loc, key), item))
+        elif isinstance(value, list):
+            pending.extend(((*loc, i), item) for i, item in reversed(list(enumerate(value))))
+    return found
+
+
+def _escaped(key: str) -> str:
+    """A key as it can be named in an answer: what cannot be written in JSON's escapes."""
+    return key.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
+
+
+def _error(loc: tuple[str | int, ...], problem: str) -> InitErrorDetails:
+    # The input is left out: it is what cannot be written back in an answer.
+    return InitErrorDetails(
+        type=PydanticCustomError("unstorable_text", problem), loc=loc, input=None
+    )
+
+
+def _depth(value: Any) -> int:
+    """Levels of nested objects and arrays in ``value`` (a scalar is 0)."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def _whole_number(value: Any) -> Any:
@@ -62,6 +138,22 @@ WholeNumber = BeforeValidator(_whole_number)
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _storable_text(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """Text that cannot be stored is refused wherever it is, naming where; once for a
+        whole request body, not again for each body within it."""
+        if _checked_whole.get():
+            return handler(data)
+        problems = _unstorable(data)
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        token = _checked_whole.set(True)
+        try:
+            return handler(data)
+        finally:
+            _checked_whole.reset(token)
 
 
 class Attachment(_Body):
@@ -91,6 +183,18 @@ class Context(_Body):
     gate_audit: list[Any] = Field(default_factory=list)
     tool_calls: list[Any] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        depth = _depth(data)
+        if depth > CONTEXT_DEPTH:
+            raise PydanticCustomError(
+                "too_deep",
+                "is nested {depth} levels deep; at most {limit} are accepted",
+                {"depth": depth, "limit": CONTEXT_DEPTH},
+            )
+        return data
+
 
 class CreateEscalation(_Body):
     conversation_id: Ident
@@ -100,7 +204,8 @@ class CreateEscalation(_Body):
     reason_detail: ShortText | None = None
     priority: Priority = Priority.medium
     confidence: Annotated[StrictInt, Field(ge=0, le=100), WholeNumber] | None = None
-    transcript: list[TranscriptMessage] = Field(default_factory=list, max_length=1_000)
+    # As long as the body limit (1 MiB) allows: the thread shows the newest messages.
+    transcript: list[TranscriptMessage] = Field(default_factory=list)
     context: Context = Field(default_factory=Context)
     assign_to: Ident | None = None
 

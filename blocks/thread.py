@@ -312,11 +312,12 @@ def _transcript_heading(total: int, omitted: int, escalation_id: str) -> _Unit:
     title = ":scroll: *Conversation so far*"
     if total == 0:
         return _unit(f"{title}\n_No transcript was sent with this escalation._")
+    title += f" ({total:,} {'message' if total == 1 else 'messages'})"
     if omitted == 0:
-        return _unit(f"{title} ({total:,} {'message' if total == 1 else 'messages'})")
+        return _unit(title)
     return _unit(
-        f"{title}\n_{omitted:,} earlier {'message' if omitted == 1 else 'messages'} not shown;"
-        f" the full transcript is in the API: `{api_path(escalation_id)}`_"
+        f"{title}\n_{ELLIPSIS} {omitted:,} earlier {'message' if omitted == 1 else 'messages'}"
+        f" not shown — the full transcript is in the API: `{api_path(escalation_id)}`_"
     )
 
 

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Select, exists, or_, select
@@ -12,6 +13,8 @@ from storage.models import ACTIVE_STATUSES, Escalation, Event, Message
 from storage.search import like_pattern
 
 ACTIVE = "active"
+# What a cursor holds: an escalation id, ``esc_`` and a ULID (Crockford's base 32).
+_CURSOR_ID = re.compile(r"esc_[0-9A-HJKMNP-TV-Z]{26}")
 
 
 class BadCursor(ValueError):
@@ -39,11 +42,13 @@ def encode_cursor(esc_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
+    """The escalation id in ``cursor``; anything else (a NUL, which PostgreSQL cannot
+    compare, or text of any other shape) is refused the same on every database."""
     try:
         decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise BadCursor("cursor is not one this API gave out") from exc
-    if not decoded.startswith("esc_"):
+    if _CURSOR_ID.fullmatch(decoded) is None:
         raise BadCursor("cursor is not one this API gave out")
     return decoded
 
