@@ -345,7 +345,9 @@ class SlackDelivery:
             if found is not None:
                 return found
         card = escalation_card(esc, self._rerouted_line(rerouted))
-        return await self._post(attempt, channel, card, key=CARD_KEY, thread_ts=None)
+        return await self._post(
+            attempt, channel, card, key=CARD_KEY, thread_ts=None, rerouted=rerouted
+        )
 
     def _rerouted_line(self, rerouted: Rerouted | None) -> str | None:
         if rerouted is None:
@@ -526,8 +528,9 @@ class SlackDelivery:
         *,
         key: str,
         thread_ts: str | None,
+        rerouted: Rerouted | None = None,
     ) -> str:
-        metadata = post_metadata(attempt.row.escalation_id, key)
+        metadata = post_metadata(attempt.row.escalation_id, key, rerouted)
         async with self._channel_turn(attempt, channel):
             try:
                 response = await self._call(

@@ -7,11 +7,14 @@ recorded yet (Slack answered late, or the answer was lost) still finds its escal
 """
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from storage.rerouting import Rerouted
 
 log = logging.getLogger("baton.slack")
 
@@ -19,11 +22,13 @@ METADATA_TYPE = "baton_post"
 CARD_KEY = "card"
 
 
-def post_metadata(escalation_id: str, key: str) -> dict[str, Any]:
-    return {
-        "event_type": METADATA_TYPE,
-        "event_payload": {"escalation_id": escalation_id, "key": key},
-    }
+def post_metadata(escalation_id: str, key: str, rerouted: Rerouted | None = None) -> dict[str, Any]:
+    """A card posted away from the channel routing picked also says which and why, so that
+    whoever records its thread records that too."""
+    payload = {"escalation_id": escalation_id, "key": key}
+    if rerouted is not None:
+        payload.update(routed_to=rerouted.channel, refused_with=rerouted.error)
+    return {"event_type": METADATA_TYPE, "event_payload": payload}
 
 
 def post_key(message: dict[str, Any]) -> tuple[str, str] | None:
@@ -48,9 +53,18 @@ class Unreadable(Exception):
     """Slack could not show the post (an outage, a rate limit, a missing scope)."""
 
 
-async def card_escalation(client: AsyncWebClient, channel: str, ts: str) -> str | None:
-    """The escalation whose card is the post at ``ts`` in ``channel``, read from Slack; None
-    if that post is not a card of Baton's."""
+@dataclass(frozen=True)
+class CardPost:
+    """A card of Baton's as Slack shows it: its escalation, and why it is not where routing
+    sent it, if it is not."""
+
+    escalation_id: str
+    rerouted: Rerouted | None
+
+
+async def card_post(client: AsyncWebClient, channel: str, ts: str) -> CardPost | None:
+    """The card that is the post at ``ts`` in ``channel``, read from Slack; None if that
+    post is not a card of Baton's."""
     try:
         response = await client.conversations_history(
             channel=channel, latest=ts, inclusive=True, limit=1, include_all_metadata=True
@@ -62,5 +76,13 @@ async def card_escalation(client: AsyncWebClient, channel: str, ts: str) -> str 
     for message in response.get("messages") or []:
         found = post_key(message)
         if message.get("ts") == ts and found is not None and found[1] == CARD_KEY:
-            return found[0]
+            return CardPost(found[0], _rerouted(message))
+    return None
+
+
+def _rerouted(message: dict[str, Any]) -> Rerouted | None:
+    payload = (message.get("metadata") or {}).get("event_payload") or {}
+    channel, error = payload.get("routed_to"), payload.get("refused_with")
+    if isinstance(channel, str) and isinstance(error, str):
+        return Rerouted(channel, error)
     return None

@@ -57,8 +57,10 @@ async def remember_rerouted_thread(
         .on_conflict_do_nothing(index_elements=["escalation_id"])
     )
     async with db.write(notify=False) as s:
-        inserted = (await s.execute(stmt)).rowcount
-        if inserted:
+        await s.execute(stmt)
+        # Recorded by the event, not by the insert: a reply under the card may have
+        # recorded its thread first (see ``bot.listeners.messages``).
+        if not await _recorded(s, escalation_id):
             if db.dialect == "postgresql":
                 await s.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(rerouted)}
@@ -100,6 +102,11 @@ async def rerouted(db: Database, escalation_id: str) -> Rerouted | None:
     if not data:
         return None
     return Rerouted(str(data.get("channel", "")), str(data.get("error", "")))
+
+
+async def _recorded(s: AsyncSession, escalation_id: str) -> bool:
+    stmt = select(Event.id).where(Event.escalation_id == escalation_id, Event.type == REROUTED)
+    return (await s.execute(stmt.limit(1))).first() is not None
 
 
 async def _managers_know(s: AsyncSession, channel: str) -> bool:

@@ -24,10 +24,10 @@ from blocks.prompts import held_message_prompt
 from blocks.relay_text import RelayText
 from bot.listeners.common import Deps, Failed, Where, attempt, outcome, tell
 from bot.mentions import customer_text
-from bot.posts import Unreadable, card_escalation
-from storage import slack_events, threads
+from bot.posts import CardPost, Unreadable, card_post
+from storage import rerouting, slack_events, threads
 from storage.machine import Actor, SlackChange
-from storage.models import Escalation, Message, Status
+from storage.models import Escalation, Message, SlackThread, Status
 
 log = logging.getLogger("baton.slack")
 
@@ -134,21 +134,34 @@ async def _card_not_recorded_yet(
     then (as the card's sender would) and handles the reply as usual."""
     assert where.thread_ts is not None
     try:
-        esc_id = await card_escalation(client, where.channel, where.thread_ts)
+        card = await card_post(client, where.channel, where.thread_ts)
     except Unreadable as exc:
         log.warning("slack: could not read the post heading thread %s: %s", where.thread_ts, exc)
         return Failed(notices.card_not_found_yet(), refused=False)
-    if esc_id is None:
+    if card is None:
         return None
-    log.info("slack: a reply came before the card of %s was recorded", esc_id)
-    thread = await outcome(
-        threads.remember_thread(deps.db, esc_id, ours.team, where.channel, where.thread_ts)
-    )
+    log.info("slack: a reply came before the card of %s was recorded", card.escalation_id)
+    esc = await outcome(threads.load_escalation(deps.db, card.escalation_id))
+    if isinstance(esc, Failed) or esc is None:
+        return esc
+    thread = await outcome(_remember_card(deps, esc, ours.team, where, card))
     if isinstance(thread, Failed):
         return thread
     if (thread.channel_id, thread.thread_ts) != (where.channel, where.thread_ts):
         return None  # a card of this escalation that its sender gave up on; not its thread
-    return await outcome(threads.load_escalation(deps.db, esc_id))
+    return esc
+
+
+async def _remember_card(
+    deps: Deps, esc: Escalation, team: str, where: Where, card: CardPost
+) -> SlackThread:
+    """Record the card's thread as its sender would have, why it was rerouted included."""
+    assert where.thread_ts is not None
+    if card.rerouted is None:
+        return await threads.remember_thread(deps.db, esc.id, team, where.channel, where.thread_ts)
+    return await rerouting.remember_rerouted_thread(
+        deps.db, esc.id, esc.platform_id, team, where.channel, where.thread_ts, card.rerouted
+    )
 
 
 async def _posted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:

@@ -218,3 +218,25 @@ async def test_a_lost_answer_to_the_rerouted_post_does_not_post_it_twice(
         assert NOT_IN_BILLING in card_text(card)
         assert len(told(slack)) == 1
         assert len(await rerouted_events(senv, esc_id)) == 1
+
+
+async def test_a_reply_before_the_rerouted_card_is_recorded_keeps_its_line_and_notice(
+    senv: SlackEnv,
+) -> None:
+    # Billing refuses the card; its post in the escalation channel is made, unanswered.
+    senv.slack.faults["chat.postMessage"] = deque([None, Fault(drop_connection=True)])
+    esc_id = (await senv.env.create(priority="urgent"))["id"]
+    await senv.delivery.run_once()
+    [card] = senv.slack.top_level(CHANNEL)
+    reply = senv.slack.post_as_user(CHANNEL, ANN, "I'll look", card.ts)
+    assert (await senv.send(senv.signer.message_event_for(reply))).status_code == 200
+    assert (await senv.thread(esc_id)).thread_ts == card.ts  # the reply recorded the thread
+
+    async def managers_told() -> bool:
+        await senv.deliver()  # the card's own row retries after its back-off, then the notice
+        return len(told(senv.slack)) == 1
+
+    await eventually(managers_told, what="the managers' notice")
+    assert [m.ts for m in senv.slack.top_level(CHANNEL)] == [card.ts]
+    assert [e["channel"] for e in await rerouted_events(senv, esc_id)] == [BILLING]
+    assert NOT_IN_BILLING in card_text(senv.slack.messages[(CHANNEL, card.ts)])
