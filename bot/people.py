@@ -145,7 +145,7 @@ class People:
         remembered = self._remembered(key)
         if remembered is not None:
             return remembered
-        known = await find_agent(self.db, ident)
+        known = await self._known(ident)
         if known is not None and not self._stale(known):
             return self._remember(known, key)
         lookup: Callable[[], Awaitable[AsyncSlackResponse]] = (
@@ -165,6 +165,15 @@ class People:
             raise NotAnAgent(refusal)
         agent = await self._learn(user)
         return self._remember(agent, key) if refusal is None else Actor(agent.id, agent.name)
+
+    async def _known(self, ident: str) -> Agent | None:
+        """The person as last stored; the table is a cache, so a database that does not
+        answer means asking Slack (what the caller does next meets the database anyway)."""
+        try:
+            return await find_agent(self.db, ident)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("slack: could not read who %s is: %s", ident, exc)
+            return None
 
     def _remembered(self, key: str) -> Actor | None:
         found = self._memory.get(key)
