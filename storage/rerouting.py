@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.database import Database
 from storage.models import Event, SlackThread
 from storage.outbox import SlackEffect, slack_row_for
+from storage.threads import insert_thread
 
 REROUTED = "card_rerouted"
 
@@ -44,20 +45,8 @@ async def remember_rerouted_thread(
     """Store where the card was posted (``posted_in``) and why; queue the managers' notice
     if they have not been told about ``rerouted.channel`` yet."""
     now = db.clock.now()
-    thread = SlackThread(
-        escalation_id=escalation_id,
-        team_id=team_id,
-        channel_id=posted_in,
-        thread_ts=ts,
-        created_at=now,
-    )
-    stmt = (
-        db.insert(SlackThread)
-        .values(**thread.model_dump())
-        .on_conflict_do_nothing(index_elements=["escalation_id"])
-    )
     async with db.write(notify=False) as s:
-        await s.execute(stmt)
+        await s.execute(insert_thread(db, escalation_id, team_id, posted_in, ts))
         # Recorded by the event, not by the insert: a reply under the card may have
         # recorded its thread first (see ``bot.listeners.messages``).
         if not await _recorded(s, escalation_id):

@@ -1,6 +1,7 @@
 """Where each escalation lives in Slack, and what its thread shows first."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -41,10 +42,8 @@ async def escalation_in_thread(
         return (await s.execute(stmt)).scalars().first()
 
 
-async def remember_thread(
-    db: Database, escalation_id: str, team_id: str, channel_id: str, ts: str
-) -> SlackThread:
-    """Store where the card was posted; from now on it is only ever updated."""
+def insert_thread(db: Database, escalation_id: str, team_id: str, channel_id: str, ts: str) -> Any:
+    """The insert of where a card was posted, unless its escalation has a card already."""
     thread = SlackThread(
         escalation_id=escalation_id,
         team_id=team_id,
@@ -52,13 +51,19 @@ async def remember_thread(
         thread_ts=ts,
         created_at=db.clock.now(),
     )
-    stmt = (
+    return (
         db.insert(SlackThread)
         .values(**thread.model_dump())
         .on_conflict_do_nothing(index_elements=["escalation_id"])
     )
+
+
+async def remember_thread(
+    db: Database, escalation_id: str, team_id: str, channel_id: str, ts: str
+) -> SlackThread:
+    """Store where the card was posted; from now on it is only ever updated."""
     async with db.write(notify=False) as s:
-        await s.execute(stmt)
+        await s.execute(insert_thread(db, escalation_id, team_id, channel_id, ts))
         stored = await s.get(SlackThread, escalation_id, populate_existing=True)
     assert stored is not None
     return stored

@@ -33,6 +33,7 @@ from storage.database import Database
 from storage.migrate import upgrade
 from storage.platforms import NewPlatform, add_platform
 from storage.sealing import new_secret_key
+from tests.receiver import Receiver
 
 PG_URL = os.environ.get("BATON_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("BATON_REQUIRE_PG") == "1"
@@ -248,3 +249,13 @@ async def clocked_env(database_url: str) -> AsyncIterator[Env]:
     """Like ``env``, with a clock that moves only when the test moves it."""
     async for environment in _running_env(database_url, manual_clock=True):
         yield environment
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A platform's callback: a real local server that checks every signature."""
+    server = Receiver().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,6 @@ from storage.outbox import RETRY_FOR
 from tests.conftest import TEST_SECRET_KEY, Env, _truncate, escalation_body, start_env
 from tests.processes import BATON, clean_env, free_port, register_platform, start_serve, wait_ready
 from tests.receiver import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def _point_platform_at(env: Env, receiver: Receiver) -> None:

@@ -4,7 +4,7 @@ logged once per template, and the start-up check refuses only what fails for a t
 escalation, warning about the rest."""
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,15 +32,6 @@ DEFAULTS = {
     "escalation.closed": "Thanks for contacting us.",
 }
 AGENT = {"agent": "U0MINH"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ in the card's thread reach the customer. A value that names no one who can own a
 escalation is refused, naming the field, and changes nothing; Slack not answering is a 503
 unless the person is known from before."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,12 +50,8 @@ NOBODY = [
 
 
 @pytest.fixture
-def platform() -> Iterator[Receiver]:
-    server = Receiver().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def platform(receiver: Receiver) -> Receiver:
+    return receiver
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ messages as Slack sends them (rich_text blocks, ``&amp;``-escaped mrkdwn, files)
 stand-in, and a platform that verifies every signed event."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -59,15 +59,6 @@ SCREENSHOT = {
     "url_private_download": "https://files.slack.com/files-pri/T111-F0SCREEN1/download/image.png",
     "permalink": "https://acme.slack.com/files/U0ANN/F0SCREEN1/image.png",
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ platform that verifies every signed event, as in production."""
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,8 @@ async def until(check: Callable[[], Any], what: str, seconds: float = 20) -> Any
 
 
 @pytest.fixture
-def platform() -> Iterator[Receiver]:
-    server = Receiver().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def platform(receiver: Receiver) -> Receiver:
+    return receiver
 
 
 @pytest.fixture
