@@ -48,15 +48,17 @@ def not_relayed_ended(status: str) -> str:
 
 def edit_not_relayed() -> str:
     return (
-        "The customer already has your original message: edits are not sent. To correct it, "
-        "write a new message in the thread."
+        "The customer keeps your original message: an edit reaches them only within the edit "
+        "window after sending, while the escalation is yours. To correct it, write a new "
+        "message in the thread."
     )
 
 
 def delete_not_relayed() -> str:
     return (
-        "Deleting a message in Slack does not unsend it: the customer already has it. "
-        "To correct it, write a new message in the thread."
+        "The customer keeps this message: a deletion withdraws it only within the edit window "
+        "after sending, while the escalation is yours. To correct it, write a new message in "
+        "the thread."
     )
 
 

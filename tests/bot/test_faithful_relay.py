@@ -394,7 +394,7 @@ async def test_after_the_window_the_customer_keeps_the_original(
 
     await eventually(two_notes, what="the delete's note")
     hints = await eventually(lambda: len(senv.ephemerals(ANN)) == 2 and senv.ephemerals(ANN))
-    assert "edits are not sent" in hints[0] and "does not unsend" in hints[1]
+    assert "keeps your original message" in hints[0] and "keeps this message" in hints[1]
     await asyncio.sleep(0.2)
     assert await _types(senv, receiver) == [
         "escalation.created",
@@ -418,7 +418,7 @@ async def test_an_edit_after_a_reassignment_stays_in_slack(
     assert assigned.status_code == 200, assigned.text
     await _edit(senv, first, "Your refund is 10$", _plain_blocks("Your refund is 10$"))
     hints = await eventually(lambda: senv.ephemerals(ANN), what="Ann's hint")
-    assert "edits are not sent" in hints[0]
+    assert "keeps your original message" in hints[0]
     assert "escalation.message_edited" not in await _types(senv, receiver)
 
 
@@ -435,7 +435,7 @@ async def test_a_shorter_configured_window_is_the_one_kept(
     clock.advance(timedelta(minutes=6))
     await _edit(senv, first, "Your refund is 10$", _plain_blocks("Your refund is 10$"))
     hints = await eventually(lambda: senv.ephemerals(ANN), what="Ann's hint")
-    assert "edits are not sent" in hints[0]
+    assert "keeps your original message" in hints[0]
     assert "escalation.message_edited" not in await _types(senv, receiver)
 
 
