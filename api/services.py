@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from api.callback_urls import Resolver, system_resolver
 from api.config import Config
+from api.http.metrics import Metrics
+from api.http.ratelimit import RateLimiter
 from api.keys import KeyCache
-from api.metrics import Metrics
-from api.ratelimit import RateLimiter
+from api.relay.callback_urls import Resolver, system_resolver
 from api.settings import Settings
 from bot.app_home import AppHomes
 from bot.config import SlackConfig

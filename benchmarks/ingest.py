@@ -35,7 +35,7 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.loopback import LoopbackServer  # noqa: E402
+from api.demo.loopback import LoopbackServer  # noqa: E402
 from benchmarks import databases  # noqa: E402
 
 BIN = Path(sys.executable).parent

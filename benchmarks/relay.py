@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.relay import Relay  # noqa: E402
+from api.relay.platform import Relay  # noqa: E402
 from benchmarks.databases import database, drop  # noqa: E402
 from blocks.texts import CustomerTexts  # noqa: E402
 from storage.database import Database  # noqa: E402

@@ -1,7 +1,8 @@
 """A whole Baton for the benchmarks that drive it end to end: ``baton serve`` as a process,
-Slack as the stand-in (bot.standin) in the benchmark's process, and a platform on loopback
-that verifies every event it receives. The stand-in notes this process's ``perf_counter``
-on every ``chat.postMessage``, so its times compare with the client's."""
+Slack as the stand-in (``api.demo.slack_standin``) in the benchmark's process, and a
+platform on loopback that verifies every event it receives. The stand-in notes this
+process's ``perf_counter`` on every ``chat.postMessage``, so its times compare with the
+client's."""
 
 import asyncio
 import json
@@ -29,11 +30,11 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.loopback import LoopbackServer  # noqa: E402
+from api.demo.loopback import LoopbackServer  # noqa: E402
+from api.demo.slack_requests import SlackRequest, SlackSigner  # noqa: E402
+from api.demo.slack_standin import BOT_USER, StandIn, StoredMessage  # noqa: E402
 from benchmarks.databases import PG_ADMIN, database, drop  # noqa: E402
 from benchmarks.ingest import BODY, free_port  # noqa: E402
-from bot.slack_requests import SlackRequest, SlackSigner  # noqa: E402
-from bot.standin import BOT_USER, StandIn, StoredMessage  # noqa: E402
 from storage.sealing import new_secret_key  # noqa: E402
 
 BATON = Path(sys.executable).parent / "baton"

@@ -24,8 +24,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from api.app import build_services, create_app
 from api.config import ApiSection, Config
+from api.http.app import build_services, create_app
 from api.services import Services
 from api.settings import Settings
 from storage.clock import ManualClock, SystemClock

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.loopback import LoopbackServer
+from api.demo.loopback import LoopbackServer
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Requests as Slack sends them to ``POST /slack/events``, signed as Slack signs them: the
-core (clicks on messages, message events) is bot/slack_requests.py; here are the builders only
+core (clicks on messages, message events) is api/demo/slack_requests.py; here are the builders only
 tests send (modals, commands, the Home tab, edits and deletions, redeliveries).
 """
 
@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from bot import slack_requests
-from bot.slack_requests import (
+from api.demo import slack_requests
+from api.demo.slack_requests import (
     FORM,
     JSON,
     VERIFICATION_TOKEN,
@@ -17,7 +17,7 @@ from bot.slack_requests import (
     block_elements,
     find_option,
 )
-from bot.standin import BOT_ID, BOT_USER, StoredMessage
+from api.demo.slack_standin import BOT_ID, BOT_USER, StoredMessage
 
 __all__ = ["FORM", "JSON", "SlackRequest", "SlackSigner"]
 

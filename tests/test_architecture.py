@@ -79,6 +79,29 @@ def test_packages_import_only_what_design_allows(package: str) -> None:
     assert breaches == {}, f"{package}/ may import only {sorted(allowed)} of ours: {breaches}"
 
 
+# The command line and the demo are at the edge: they import the product, and nothing in
+# the product imports them (the tests may).
+EDGES = ("api.cli", "api.demo")
+
+
+def test_nothing_in_the_product_imports_the_cli_or_the_demo() -> None:
+    breaches = {}
+    for package in OURS:
+        for path in _modules(package):
+            module = _module_name(path)
+            if module.startswith(EDGES):
+                continue
+            found = sorted(n for n in _imported_modules(path) if n.startswith(EDGES))
+            if found:
+                breaches[str(path.relative_to(ROOT))] = found
+    assert breaches == {}, f"only tests may import {EDGES}: {breaches}"
+
+
+def test_api_is_laid_out_by_part() -> None:
+    parts = {p.name for p in (ROOT / "api").iterdir() if (p / "__init__.py").exists()}
+    assert parts == {"cli", "demo", "http", "relay"}
+
+
 def test_blocks_uses_only_storage_model_types() -> None:
     allowed = {"storage", "storage.models", "storage.types"}
     breaches = {
@@ -95,7 +118,7 @@ def test_blocks_uses_only_storage_model_types() -> None:
 
 def test_the_import_parser_sees_what_it_should() -> None:
     # Guards the rule above against a parser that silently finds nothing.
-    assert "storage" in _our_packages(ROOT / "api" / "cli.py")
+    assert "storage" in _our_packages(ROOT / "api" / "cli" / "commands.py")
     assert "storage.database" in _imported_modules(ROOT / "storage" / "machine.py")
 
 

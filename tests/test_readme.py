@@ -6,11 +6,12 @@ clean environment, like one terminal session: ``export`` and ``.`` carry over, `
 serve``, ``baton scheduler`` and ``baton relay`` keep running in the background, once ready,
 until the end (a new ``baton serve`` replaces the one before). Where the README leaves
 something for the reader to fill in (``NAME=…``, the platform's callback URL, port 8000),
-the test puts its own stand-ins (``Session.fill_in``): Slack is ``bot.standin.StandIn``, the
-platform a receiver that verifies every signature, PostgreSQL an empty database of this
-test's own. Each command must be known to ``CHECKS``, which says what it must show; a
-command the README gains without a check here fails the test. Commands that depend on
-nothing after them run beside the next ones (``meanwhile``), to keep the test fast.
+the test puts its own stand-ins (``Session.fill_in``): Slack is
+``api.demo.slack_standin.StandIn``, the platform a receiver that verifies every signature,
+PostgreSQL an empty database of this test's own. Each command must be known to ``CHECKS``,
+which says what it must show; a command the README gains without a check here fails the
+test. Commands that depend on nothing after them run beside the next ones (``meanwhile``),
+to keep the test fast.
 
 The first two commands (a new virtual environment, an install, then the demo or the suite)
 are too slow to repeat inside the suite: they are checked to be the demo command and exactly
@@ -35,8 +36,8 @@ import httpx
 import pytest
 
 from api.config import parse_config
+from api.demo.slack_standin import BOT_USER, StandIn
 from api.settings import Settings
-from bot.standin import BOT_USER, StandIn
 from tests.conftest import fresh_pg_database
 from tests.processes import BATON, clean_env, free_port, wait_ready
 from tests.receiver import Receiver

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from api.relay import Relay
+from api.relay.platform import Relay
 from tests.conftest import Env
 
 

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 from rich.console import Console
 
-from api.block_preview import BUILDER, builder_link, render_message
+from api.demo.block_preview import BUILDER, builder_link, render_message
 from blocks.card import escalation_card
 from storage.models import Escalation, Priority, Reason, Status
 

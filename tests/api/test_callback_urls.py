@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from api.callback_urls import UnsafeCallbackUrl, checked_addresses, validate_for_registration
+from api.relay.callback_urls import UnsafeCallbackUrl, checked_addresses, validate_for_registration
 from storage.platforms import PREFIX_LENGTH
 
 PUBLIC_V4 = "93.184.216.34"

@@ -229,7 +229,7 @@ async def test_a_key_in_flight_answers_409(env: Env) -> None:
     from storage import idempotency
 
     body = escalation_body()
-    from api.schemas import CreateEscalation
+    from api.http.schemas import CreateEscalation
 
     fingerprint = idempotency.request_fingerprint(
         CreateEscalation.model_validate(body).model_dump(mode="json")

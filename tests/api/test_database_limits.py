@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from api.app import build_services, create_app
 from api.config import ApiSection, Config, DatabaseSection
+from api.http.app import build_services, create_app
 from api.services import Services
 from tests.conftest import make_settings
 

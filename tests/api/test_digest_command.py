@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.standin import StandIn
+from api.demo.slack_standin import StandIn
 from tests.bot.conftest import MANAGERS, running_standin
 from tests.processes import BATON, clean_env
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from api.demo.slack_standin import BOT_USER, StandIn
 from bot.manifest import bot_scopes
-from bot.standin import BOT_USER, StandIn
 from tests.conftest import TEST_SECRET_KEY
 from tests.processes import BATON, clean_env, register_platform
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.standin import Fault, StandIn
+from api.demo.slack_standin import Fault, StandIn
 from tests.bot.conftest import CHANNEL, SIGNING_SECRET, running_standin
 from tests.conftest import TEST_SECRET_KEY, escalation_body, fresh_pg_database
 from tests.processes import BATON, clean_env, free_port, register_platform, start_serve, wait_ready

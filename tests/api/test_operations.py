@@ -16,7 +16,7 @@ async def test_not_ready_when_the_database_is_unreachable(tmp_path) -> None:
     env, lifespan = None, None
     import httpx
 
-    from api.app import build_services, create_app
+    from api.http.app import build_services, create_app
 
     services = build_services(
         Settings(database_url=bad, secret_key=__import__("tests.conftest").conftest.TEST_SECRET_KEY)

@@ -9,7 +9,7 @@ import pytest
 import respx
 from sqlalchemy import select
 
-from api.relay import Relay
+from api.relay.platform import Relay
 from scheduler.jobs import OUTBOX_KEPT_FOR, outbox_sweep
 from storage.models import DeliveryState, OutboxRow, Topic
 from tests.conftest import Env

@@ -9,7 +9,7 @@ import respx
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from api.relay import Relay, backoff
+from api.relay.platform import Relay, backoff
 from storage import deliveries
 from storage.models import DeliveryState, OutboxRow, Topic
 from tests.conftest import Env

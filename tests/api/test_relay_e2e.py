@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import insert, update
 
-from api.relay import Relay
+from api.relay.platform import Relay
 from storage.models import OutboxRow, Platform, Topic
 from storage.outbox import RETRY_FOR
 from tests.conftest import TEST_SECRET_KEY, Env, _truncate, escalation_body, start_env

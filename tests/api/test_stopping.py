@@ -9,7 +9,7 @@ import httpx
 import respx
 from sqlalchemy import select
 
-from api.relay import Relay
+from api.relay.platform import Relay
 from storage.models import DeliveryState, OutboxRow, Topic
 from tests.conftest import Env
 

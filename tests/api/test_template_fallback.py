@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from api.app import build_relay
 from api.config import ConfigError, parse_config
-from api.relay import Relay
+from api.http.app import build_relay
+from api.relay.platform import Relay
 from storage.models import Platform
 from tests.conftest import Env, start_env
 from tests.receiver import Receiver

@@ -1,8 +1,8 @@
 """The timed jobs each process schedules: fixed ids (a restart replaces, never duplicates),
 the digest only where it can be posted, nudges only when configured."""
 
-from api.app import build_services, build_timed_jobs
 from api.config import parse_config
+from api.http.app import build_services, build_timed_jobs
 from tests.conftest import make_settings
 
 SLACK = {

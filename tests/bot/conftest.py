@@ -12,11 +12,11 @@ import httpx
 import pytest
 import respx
 
-from api.app import build_relay, build_slack_delivery
-from api.relay import Relay
+from api.demo.slack_standin import BOT_USER, StandIn, StoredMessage
+from api.http.app import build_relay, build_slack_delivery
+from api.relay.platform import Relay
 from blocks.ids import Action
 from bot.delivery import SlackDelivery
-from bot.standin import BOT_USER, StandIn, StoredMessage
 from storage.models import Escalation, OutboxRow, SlackThread, Topic
 from tests.conftest import Env, start_env
 from tests.slack_requests import SlackRequest, SlackSigner

@@ -15,8 +15,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import update
 
+from api.demo.slack_standin import Fault, StandIn
 from blocks.ids import Action, Input, MoreOption
-from bot.standin import Fault, StandIn
 from storage.clock import ManualClock
 from storage.models import Event, Platform
 from tests.bot.conftest import (

@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from api.demo.slack_standin import BOT_USER, Fault, StandIn
 from blocks.ids import Action, MoreOption
 from bot.client import worker_client
 from bot.delivery import SlackDelivery
 from bot.pacing import ChannelPacer
 from bot.posts import METADATA_TYPE
-from bot.standin import BOT_USER, Fault, StandIn
 from storage import deliveries
 from storage.clock import ManualClock
 from storage.models import DeliveryState, OutboxRow, Topic

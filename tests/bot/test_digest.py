@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from api.app import build_digest_poster, build_services
 from api.config import ApiSection, Config, parse_config
+from api.demo.slack_standin import Fault, StandIn
+from api.http.app import build_digest_poster, build_services
 from bot.manifest import bot_scopes
-from bot.standin import Fault, StandIn
 from scheduler.jobs import DailyDigest, daily_digest
 from storage import digest_runs
 from storage.clock import ManualClock

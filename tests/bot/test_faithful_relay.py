@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import update
 
 from api.config import ApiSection, Config, ConfigError, RelaySection, parse_config
+from api.demo.slack_standin import StandIn, StoredMessage
 from blocks.ids import Action
-from bot.standin import StandIn, StoredMessage
 from storage.clock import ManualClock
 from storage.models import Event, Message, Platform
 from tests.bot.conftest import ANN, BOB, CHANNEL, SlackEnv, eventually, running_slack_env

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import insert
 
 from api.config import ApiSection, Config, SlaSection, SlaTarget
+from api.demo.slack_standin import BOT_USER, Fault, StandIn
 from blocks.ids import Action
 from bot.app_home import AppHomes, HomePace
-from bot.standin import BOT_USER, Fault, StandIn
 from storage import homes
 from storage.clock import ManualClock
 from storage.models import Escalation, Priority

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from api.demo.slack_standin import StandIn
 from blocks import commands, notices
 from blocks.home import ENTRIES_PER_PAGE
 from blocks.ids import Action, Input, MoreOption
-from bot.standin import StandIn
 from storage import homes
 from storage.models import Escalation
 from tests.bot.conftest import ANN, BOB, SlackEnv, eventually, running_slack_env

@@ -4,7 +4,7 @@ and says how many earlier ones it leaves out; the API keeps them all."""
 import json
 import re
 
-from bot.standin import StoredMessage
+from api.demo.slack_standin import StoredMessage
 from tests.bot.conftest import SlackEnv
 
 COUNT = 3_000

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from api.config import ApiSection, Config
+from api.demo.slack_standin import Fault, StandIn
 from bot.manifest import bot_scopes
-from bot.standin import Fault, StandIn
 from scheduler.jobs import owner_nudges
 from storage.clock import ManualClock
 from storage.database import Database

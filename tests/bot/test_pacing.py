@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from api.config import ApiSection, Config, RoutingRule
+from api.demo.slack_standin import Fault, StandIn
 from bot.client import worker_client
 from bot.delivery import SlackDelivery
 from bot.pacing import ChannelPacer
-from bot.standin import Fault, StandIn
 from tests.bot.conftest import (
     CHANNEL,
     SlackEnv,

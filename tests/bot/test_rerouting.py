@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from api.config import ApiSection, Config, RoutingRule
+from api.demo.slack_standin import BOT_USER, Fault, StandIn, StoredMessage
 from bot.client import worker_client
 from bot.delivery import SlackDelivery
-from bot.standin import BOT_USER, Fault, StandIn, StoredMessage
 from storage.clock import ManualClock
 from storage.models import DeliveryState, OutboxRow, Priority, Reason, Topic
 from tests.bot.conftest import (

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from api.app import build_services
 from api.config import ApiSection, Config, ConfigError, RoutingRule
+from api.demo.slack_standin import BOT_USER, StandIn
+from api.http.app import build_services
 from blocks.ids import Action, MoreOption
-from bot.standin import BOT_USER, StandIn
 from storage.models import Priority, Reason
 from tests.bot.conftest import (
     ANN,

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from api.config import ApiSection, Config, load_config, parse_config
+from api.demo.slack_standin import StandIn
 from bot.manifest import bot_scopes
-from bot.standin import StandIn
 from scheduler.jobs import sla_sweep
 from storage import sla_alerts
 from storage.clock import ManualClock

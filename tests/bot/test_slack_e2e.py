@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from api.demo.slack_standin import StandIn, StoredMessage
 from blocks.ids import Action, Input
-from bot.standin import StandIn, StoredMessage
 from tests.bot.conftest import ANN, BOB, CHANNEL, SIGNING_SECRET
 from tests.conftest import TEST_SECRET_KEY, escalation_body
 from tests.processes import clean_env, free_port, register_platform, start_serve, wait_ready

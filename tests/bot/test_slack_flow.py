@@ -8,8 +8,8 @@ import pytest
 import respx
 from sqlalchemy import update
 
+from api.demo.slack_standin import BOT_ID, BOT_USER, StandIn
 from blocks.ids import Action, Input, MoreOption
-from bot.standin import BOT_ID, BOT_USER, StandIn
 from storage.models import Escalation, Event, OutboxRow, Topic
 from tests.bot.conftest import (
     ANN,

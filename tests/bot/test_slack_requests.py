@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standin import BOT_ID, BOT_USER, StandIn
+from api.demo.slack_standin import BOT_ID, BOT_USER, StandIn
 from tests.slack_requests import FORM, JSON, SlackRequest, SlackSigner
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

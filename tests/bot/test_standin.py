@@ -8,9 +8,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from api.demo.slack_standin import BOT_ID, BOT_USER, TEAM, Ephemeral, Fault, StandIn
 from bot.manifest import bot_scopes
 from bot.scopes import KIND_SCOPE, NO_SCOPE, ONE_SCOPE
-from bot.standin import BOT_ID, BOT_USER, TEAM, Ephemeral, Fault, StandIn
 
 TOKEN = "xoxb-standin"
 SLACK_FAMILIES = {"auth", "apps", "chat", "conversations", "files", "reactions", "users", "views"}

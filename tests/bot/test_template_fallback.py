@@ -6,8 +6,8 @@ import json
 from sqlalchemy import select
 
 from api.config import parse_config
+from api.demo.slack_standin import StandIn
 from blocks.ids import Action
-from bot.standin import StandIn
 from storage.database import Database
 from storage.models import OutboxRow, Topic
 from tests.bot.conftest import ANN, running_slack_env

@@ -5,8 +5,8 @@ import asyncio
 
 import httpx
 
+from api.demo.slack_standin import Fault
 from blocks.ids import Action
-from bot.standin import Fault
 from storage import threads
 from storage.models import Event
 from tests.bot.conftest import ANN, BOB, CHANNEL, SlackEnv, eventually

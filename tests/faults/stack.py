@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from bot.standin import BOT_USER, StandIn, StoredMessage
+from api.demo.slack_standin import BOT_USER, StandIn, StoredMessage
 from storage.database import Database
 from storage.models import DeliveryState, OutboxRow
 from tests.bot.conftest import CROWD, SIGNING_SECRET, eventually, people

@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import build_services, create_app
 from api.config import ApiSection, Config
+from api.http.app import build_services, create_app
 from api.settings import Settings
 from storage.database import Database
 from storage.platforms import add_platform

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from api.demo.slack_requests import block_elements
+from api.demo.slack_standin import StoredMessage
 from blocks import notices
 from blocks.ids import Action
-from bot.slack_requests import block_elements
-from bot.standin import StoredMessage
 from tests.bot.conftest import eventually
 from tests.conftest import fresh_pg_database
 from tests.faults.stack import (

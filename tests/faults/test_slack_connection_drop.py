@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.demo.slack_standin import Fault, StandIn, StoredMessage
 from blocks.ids import Action
 from bot.posts import METADATA_TYPE
-from bot.standin import Fault, StandIn, StoredMessage
 from storage.models import SlackThread
 from tests.bot.conftest import ANN, eventually
 from tests.faults.stack import Replica, Stack, new_escalation, running_stack, send_to_slack

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 from fastapi import APIRouter, HTTPException, Request, Response
 from slack_sdk.signature import SignatureVerifier
 
-from api.deps import ServicesDep
-from api.errors import error_response
+from api.http.deps import ServicesDep
+from api.http.errors import error_response
 
 router = APIRouter()
 

@@ -1,13 +1,13 @@
 """What Slack sends to Baton's ``POST /slack/events`` when people act in the demo's
-stand-in workspace: the requests of bot/slack_requests.py, signed exactly as Slack signs them
+stand-in workspace: the requests of api/demo/slack_requests.py, signed exactly as Slack signs them
 (``v0:{timestamp}:{body}``, HMAC-SHA256 with the signing secret; shared/slack/FACTS.md §1-2).
 """
 
 import httpx
 
+from api.demo.slack_requests import SlackRequest, SlackSigner
+from api.demo.slack_standin import StandIn, StoredMessage
 from bot.manifest import EVENTS_PATH
-from bot.slack_requests import SlackRequest, SlackSigner
-from bot.standin import StandIn, StoredMessage
 
 SLACK_TIMEOUT = 3.0  # Slack gives up on an app's answer after three seconds
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from api.app import build_digest_poster
+from api.http.app import build_digest_poster
 from api.services import Services
 from blocks.digest import digest_lines
 from storage.digest import Day, compute

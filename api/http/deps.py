@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.errors import ApiError
+from api.http.errors import ApiError
 from api.services import Services
 from bot.people import NotAnAgent, SlackUnreachable, padding_problem
 from storage.agents import find_agent

@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 
-from api.body_limit import BodyLimitMiddleware
-from api.callback_urls import Resolver, system_resolver
 from api.config import Config
-from api.errors import install_error_handlers
+from api.http.body_limit import BodyLimitMiddleware
+from api.http.errors import install_error_handlers
+from api.http.metrics import Metrics, MetricsMiddleware
+from api.http.ratelimit import make_rate_limiter
+from api.http.routes import escalations, health, slack
 from api.keys import KeyCache
-from api.metrics import Metrics, MetricsMiddleware
-from api.ratelimit import make_rate_limiter
-from api.relay import Relay, RelayMetrics
-from api.routes import escalations, health, slack
+from api.relay.callback_urls import Resolver, system_resolver
+from api.relay.platform import Relay, RelayMetrics
 from api.services import Services
 from api.settings import Settings
 from api.slack_setup import slack_config

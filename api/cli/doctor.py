@@ -5,10 +5,10 @@ created or altered."""
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from api.callback_urls import UnsafeCallbackUrl, validate_for_registration
+from api.cli.doctor_slack import slack_findings
+from api.cli.findings import Finding, failed, ok, skipped
 from api.config import Config, ConfigError
-from api.doctor_slack import slack_findings
-from api.findings import Finding, failed, ok, skipped
+from api.relay.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.settings import Settings
 from storage.database import Database, cause
 from storage.migrate import current_revision, head_revision

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.standin import APP, BOT_ID, BOT_USER, TEAM, StoredMessage
+from api.demo.slack_standin import APP, BOT_ID, BOT_USER, TEAM, StoredMessage
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

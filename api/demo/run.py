@@ -15,14 +15,14 @@ import httpx
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from api.block_preview import builder_link, render_message
-from api.demo_platform import Fault, PlatformTimeout, Received
-from api.demo_slack import SlackRequestFailed
-from api.demo_stack import AGENT, AGENT_NAME, CHANNEL, NAMES, DemoStack, running_stack
+from api.demo.block_preview import builder_link, render_message
+from api.demo.platform import Fault, PlatformTimeout, Received
+from api.demo.slack import SlackRequestFailed
+from api.demo.slack_standin import StoredMessage
+from api.demo.stack import AGENT, AGENT_NAME, CHANNEL, NAMES, DemoStack, running_stack
 from blocks.ids import Action
 from bot.delivery import REACTIONS
 from bot.posts import CARD_KEY, key_for
-from bot.standin import StoredMessage
 
 T = TypeVar("T")
 POLL = 0.02

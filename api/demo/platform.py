@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.loopback import LoopbackServer
+from api.demo.loopback import LoopbackServer
 
 EVENTS_PATH = "/baton/events"
 # A well-formed secret that is not the one Baton signs with.

@@ -5,9 +5,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import PlatformDep, ServicesDep, platform_actor, resolve_agent
-from api.errors import ApiError, ErrorEnvelope
-from api.schemas import (
+from api.http.deps import PlatformDep, ServicesDep, platform_actor, resolve_agent
+from api.http.errors import ApiError, ErrorEnvelope
+from api.http.schemas import (
     AgentAction,
     Close,
     CreateEscalation,

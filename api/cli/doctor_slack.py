@@ -11,8 +11,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from api.cli.findings import Finding, failed, ok, skipped
 from api.config import Config
-from api.findings import Finding, failed, ok, skipped
 from api.settings import SLACK_API_URL, Settings
 from bot.scopes import PURPOSES, needed_scopes
 

@@ -15,9 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from api.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.config import ConfigError
-from api.demo_platform import Fault
+from api.demo.platform import Fault
+from api.relay.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.settings import Settings
 from storage import deliveries
 from storage.database import Database
@@ -94,7 +94,7 @@ def serve(
     """Run the API (and Slack endpoint); brings the database schema up to date first."""
     import uvicorn
 
-    from api.app import create_app
+    from api.http.app import create_app
 
     services = _services()
     served = dict(host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
@@ -107,7 +107,7 @@ def serve(
         raise _fail("--workers needs PostgreSQL: the embedded SQLite database serves one process")
     # Each worker process builds its own app from the same settings; this one only supervises.
     os.environ[_WORKER_SCHEDULER] = "1" if scheduler else "0"
-    uvicorn.run("api.cli:worker_app", factory=True, workers=workers, **served)
+    uvicorn.run("api.cli.commands:worker_app", factory=True, workers=workers, **served)
 
 
 _WORKER_SCHEDULER = "BATON_SERVE_SCHEDULER"  # from `baton serve --workers` to its processes
@@ -115,7 +115,7 @@ _WORKER_SCHEDULER = "BATON_SERVE_SCHEDULER"  # from `baton serve --workers` to i
 
 def worker_app() -> "FastAPI":
     """The app of one ``baton serve --workers`` process."""
-    from api.app import create_app
+    from api.http.app import create_app
 
     return create_app(services=_services(), run_scheduler=os.environ.get(_WORKER_SCHEDULER) != "0")
 
@@ -265,7 +265,7 @@ def deliveries_replay(
 @app.command()
 def relay() -> None:
     """Run only the platform relay worker (for a separate worker process)."""
-    from api.app import STOP_GRACE, build_relay
+    from api.http.app import STOP_GRACE, build_relay
 
     async def work(services: "Services") -> None:
         worker = build_relay(services)
@@ -291,7 +291,7 @@ def digest(
     ] = False,
 ) -> None:
     """The managers' daily digest, on demand (the scheduler posts it at [digest] time)."""
-    from api.digest_command import parse_day, post_digest, print_digest
+    from api.cli.digest_command import parse_day, post_digest, print_digest
 
     if not now and not dry_run:
         raise _fail("pass --now to post the digest, or --dry-run to print it here")
@@ -310,7 +310,7 @@ def digest(
 def scheduler_command() -> None:
     """Run only the timed jobs (SLA sweep, owner nudges, daily digest, outbox sweep, purges),
     e.g. beside `baton serve --no-scheduler`."""
-    from api.app import build_timed_jobs
+    from api.http.app import build_timed_jobs
 
     async def work(services: "Services") -> None:
         jobs = build_timed_jobs(services)
@@ -344,8 +344,8 @@ def demo(
 ) -> None:
     """The whole lifecycle on this machine, with no Slack account and no network: a
     stand-in Slack, a stand-in bot platform, and the real Baton between them."""
-    from api.demo import DemoFailed, DemoOptions, run_demo
-    from api.demo_stack import database_url_for
+    from api.demo.run import DemoFailed, DemoOptions, run_demo
+    from api.demo.stack import database_url_for
 
     options = DemoOptions(db=db, step=step, timeout=timeout, fault=break_platform)
     # A database of its own (the default, a temporary file) is the demo's alone; one named
@@ -364,8 +364,8 @@ def demo(
 def doctor() -> None:
     """Check this installation (settings, database, Slack token, scopes, channels, platform
     callbacks) and say how to fix each problem; exits 0 only when every check passes."""
-    from api.doctor import examine
-    from api.findings import Outcome
+    from api.cli.doctor import examine
+    from api.cli.findings import Outcome
 
     findings = asyncio.run(examine())
     marks = {Outcome.ok: "[green]✓", Outcome.failed: "[red]✗", Outcome.skipped: "[dim]-"}
@@ -388,7 +388,7 @@ def doctor() -> None:
 
 def _services() -> "Services":
     """Every service, from the settings; logging set up to mask every secret they hold."""
-    from api.app import build_services
+    from api.http.app import build_services
     from api.logs import configure_logging
 
     settings = _settings()

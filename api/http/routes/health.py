@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from api.deps import ServicesDep
-from api.errors import ErrorEnvelope, error_response
+from api.http.deps import ServicesDep
+from api.http.errors import ErrorEnvelope, error_response
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("baton.health")

@@ -13,14 +13,14 @@ from typing import Any
 
 import httpx
 
-from api.app import build_services, create_app
 from api.config import Config
-from api.demo_platform import DemoPlatform, Fault
-from api.demo_slack import SlackPeople
+from api.demo.loopback import LoopbackServer
+from api.demo.platform import DemoPlatform, Fault
+from api.demo.slack import SlackPeople
+from api.demo.slack_standin import BOT_USER, StandIn
+from api.http.app import build_services, create_app
 from api.logs import configure_logging
-from api.loopback import LoopbackServer
 from api.settings import Settings
-from bot.standin import BOT_USER, StandIn
 from storage.database import Database
 from storage.migrate import upgrade
 from storage.platforms import NewPlatform, PlatformExists, add_platform

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from api.callback_urls import Resolver, UnsafeCallbackUrl, checked_addresses, system_resolver
+from api.relay.callback_urls import Resolver, UnsafeCallbackUrl, checked_addresses, system_resolver
 from storage import deliveries
 from storage.database import Database
 from storage.deliveries import Claimed
