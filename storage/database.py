@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -109,6 +109,11 @@ class Database:
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after every committed write (e.g. to wake an outbox worker)."""
         self._on_commit.append(callback)
+
+    async def ping(self) -> None:
+        """Ask the database for the simplest answer; raises if it cannot give one."""
+        async with self.read() as s:
+            await s.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
