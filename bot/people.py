@@ -19,10 +19,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from storage.agents import agent_by_id, find_agent, remember_agent
-from storage.database import Database
+from storage.database import DATABASE_ERRORS, Database
 from storage.machine import Actor
 from storage.models import Agent
 
@@ -103,7 +102,7 @@ class People:
             return remembered
         try:
             agent = await agent_by_id(self.db, user_id)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             # The table is a cache: the click or message goes on, and the change it asks
             # for tells the person if the database is really not there.
             log.warning("slack: could not read the name of %s: %s", user_id, exc)
@@ -169,7 +168,7 @@ class People:
         answer means asking Slack (what the caller does next meets the database anyway)."""
         try:
             return await find_agent(self.db, ident)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("slack: could not read who %s is: %s", ident, exc)
             return None
 
@@ -242,7 +241,7 @@ class People:
     async def _store(self, agent: Agent) -> None:
         try:
             await remember_agent(self.db, agent)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("slack: could not remember the name of %s: %s", agent.id, exc)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -118,6 +118,13 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+
+# The base of every error the database layer raises, whether the statement or the database
+# failed: callers outside storage catch this name, never SQLAlchemy's own.
+DatabaseError = SQLAlchemyError
+# What a failing database raises: its errors, and the bare OSError asyncpg may let out when
+# a connection breaks.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, OSError)
 
 # SQLSTATEs of a server that cannot take the connection now: connection exceptions (08),
 # insufficient resources such as too many clients (53), and a server starting up or
