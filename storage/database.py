@@ -39,6 +39,11 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def without_password(url: str) -> str:
+    """The URL as it may be shown to a person: its password, if any, masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 class Database:
     """One engine and its transactions; built once by the app and passed down."""
 
