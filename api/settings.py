@@ -5,10 +5,10 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 from api.config import Config, load_config
 from storage.sealing import SecretBox, load_or_create_key_file
+from storage.single_server import sqlite_file
 
 DEFAULT_DATABASE_URL = "sqlite:///baton.db"
 SLACK_API_URL = "https://slack.com/api/"
@@ -42,10 +42,7 @@ class Settings(BaseSettings):
 
     @property
     def sqlite_path(self) -> Path | None:
-        url = make_url(self.database_url)
-        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-            return None
-        return Path(url.database)
+        return sqlite_file(self.database_url)
 
     @property
     def key_file(self) -> Path | None:

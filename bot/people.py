@@ -19,11 +19,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
-from sqlalchemy import func, update
-from sqlalchemy.exc import SQLAlchemyError
 
-from storage.agents import find_agent
-from storage.database import Database
+from storage.agents import agent_by_id, find_agent, remember_agent
+from storage.database import DATABASE_ERRORS, Database
 from storage.machine import Actor
 from storage.models import Agent
 
@@ -103,9 +101,8 @@ class People:
         if remembered is not None:
             return remembered
         try:
-            async with self.db.read() as s:
-                agent = await s.get(Agent, user_id)
-        except (SQLAlchemyError, OSError) as exc:
+            agent = await agent_by_id(self.db, user_id)
+        except DATABASE_ERRORS as exc:
             # The table is a cache: the click or message goes on, and the change it asks
             # for tells the person if the database is really not there.
             log.warning("slack: could not read the name of %s: %s", user_id, exc)
@@ -171,7 +168,7 @@ class People:
         answer means asking Slack (what the caller does next meets the database anyway)."""
         try:
             return await find_agent(self.db, ident)
-        except (SQLAlchemyError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("slack: could not read who %s is: %s", ident, exc)
             return None
 
@@ -242,23 +239,9 @@ class People:
         return user.agent
 
     async def _store(self, agent: Agent) -> None:
-        values = agent.model_dump()
-        stmt = self.db.insert(Agent).values(**values)
-        changed = {k: v for k, v in values.items() if k != "id"}
-        # users.info leaves the email out without users:read.email: keep the one known.
-        changed["email"] = func.coalesce(stmt.excluded.email, Agent.email)
-        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_=changed)
         try:
-            async with self.db.write(notify=False) as s:
-                if agent.email:
-                    # An address Slack now gives someone else no longer finds the one before.
-                    await s.execute(
-                        update(Agent)
-                        .where(func.lower(Agent.email) == agent.email.lower(), Agent.id != agent.id)
-                        .values(email=None)
-                    )
-                await s.execute(stmt)
-        except (SQLAlchemyError, OSError) as exc:
+            await remember_agent(self.db, agent)
+        except DATABASE_ERRORS as exc:
             log.warning("slack: could not remember the name of %s: %s", agent.id, exc)
 
 

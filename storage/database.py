@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -37,6 +37,11 @@ def normalize_url(url: str) -> str:
     elif driver in ("sqlite", "sqlite+pysqlite"):
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     return parsed.render_as_string(hide_password=False)
+
+
+def without_password(url: str) -> str:
+    """The URL as it may be shown to a person: its password, if any, masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class Database:
@@ -110,9 +115,21 @@ class Database:
         """Call ``callback`` after every committed write (e.g. to wake an outbox worker)."""
         self._on_commit.append(callback)
 
+    async def ping(self) -> None:
+        """Ask the database for the simplest answer; raises if it cannot give one."""
+        async with self.read() as s:
+            await s.execute(text("SELECT 1"))
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+
+# The base of every error the database layer raises, whether the statement or the database
+# failed: callers outside storage catch this name, never SQLAlchemy's own.
+DatabaseError = SQLAlchemyError
+# What a failing database raises: its errors, and the bare OSError asyncpg may let out when
+# a connection breaks.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, OSError)
 
 # SQLSTATEs of a server that cannot take the connection now: connection exceptions (08),
 # insufficient resources such as too many clients (53), and a server starting up or

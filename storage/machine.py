@@ -51,6 +51,7 @@ from storage.outbox import PlatformEvent, SlackEffect, platform_row, slack_row
 from storage.platforms import PlatformNames
 from storage.public import escalation_public, iso
 from storage.sla import SlaPolicy, Target
+from storage.threads import message_by_slack_ts
 from storage.types import UTCDateTime
 
 PREVIEW_CHARS = 280
@@ -365,7 +366,7 @@ class Machine:
             raise InvalidTransition(esc_id, "reply to", current.status)
         if from_slack_ts is not None:
             # The row lock taken by the update orders a racing retry of the same message.
-            original = await _message_by_slack_ts(s, esc_id, from_slack_ts)
+            original = await message_by_slack_ts(s, esc_id, from_slack_ts)
             if original is not None:
                 s.expunge(original)
                 raise _Duplicate(original)
@@ -506,7 +507,7 @@ class Machine:
         """The escalation (locked, so a change never overtakes a reply) and the message the
         author may still change for the customer, or why not."""
         esc = await self._load(s, None, esc_id, lock=True)
-        msg = await _message_by_slack_ts(s, esc_id, slack_ts)
+        msg = await message_by_slack_ts(s, esc_id, slack_ts)
         if msg is None or msg.role != Role.agent:
             return SlackChange.NOT_SENT
         in_time = self.db.clock.now() - msg.sent_at <= self.edit_window
@@ -1010,11 +1011,6 @@ async def _message_by_external_id(s: AsyncSession, esc_id: str, external_id: str
     stmt = select(Message).where(
         Message.escalation_id == esc_id, Message.external_id == external_id
     )
-    return (await s.execute(stmt)).scalars().first()
-
-
-async def _message_by_slack_ts(s: AsyncSession, esc_id: str, slack_ts: str) -> Message | None:
-    stmt = select(Message).where(Message.escalation_id == esc_id, Message.slack_ts == slack_ts)
     return (await s.execute(stmt)).scalars().first()
 
 

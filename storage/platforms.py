@@ -112,6 +112,12 @@ async def find_key_owner(db: Database, api_key: str) -> KeyOwner | None:
     return KeyOwner(key_id=row[0], platform_id=row[2], platform_name=row[3])
 
 
+async def platform_of(db: Database, platform_id: str) -> Platform:
+    """The platform with this id, which must exist (platforms are never removed)."""
+    async with db.read() as s:
+        return (await s.execute(select(Platform).where(Platform.id == platform_id))).scalar_one()
+
+
 async def list_platforms(db: Database) -> list[Platform]:
     async with db.read() as s:
         return list((await s.execute(select(Platform).order_by(Platform.name))).scalars())

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import Escalation, Event, Message, SlackThread
@@ -82,6 +83,18 @@ async def load_message(db: Database, message_id: str) -> Message | None:
 async def load_event(db: Database, event_id: str) -> Event | None:
     async with db.read() as s:
         return await s.get(Event, event_id)
+
+
+async def message_by_slack_ts(s: AsyncSession, esc_id: str, slack_ts: str) -> Message | None:
+    """The escalation's message that the thread post with this ts sent, if one did."""
+    stmt = select(Message).where(Message.escalation_id == esc_id, Message.slack_ts == slack_ts)
+    return (await s.execute(stmt)).scalars().first()
+
+
+async def relayed(db: Database, esc_id: str, slack_ts: str) -> bool:
+    """Whether the thread post with this ts went to the customer."""
+    async with db.read() as s:
+        return await message_by_slack_ts(s, esc_id, slack_ts) is not None
 
 
 async def transcript(db: Database, esc: Escalation) -> Sequence[Message]:

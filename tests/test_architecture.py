@@ -97,6 +97,22 @@ def test_nothing_in_the_product_imports_the_cli_or_the_demo() -> None:
     assert breaches == {}, f"only tests may import {EDGES}: {breaches}"
 
 
+# The database libraries: storage is the only package that speaks SQL (DESIGN.md).
+DATABASE_LIBRARIES = ("sqlalchemy", "sqlmodel", "alembic", "asyncpg", "aiosqlite")
+
+
+def test_only_storage_speaks_sql() -> None:
+    breaches = {}
+    for package in sorted(set(OURS) - {"storage"}):
+        for path in _modules(package):
+            found = sorted(
+                name for name in _imported_modules(path) if name.split(".")[0] in DATABASE_LIBRARIES
+            )
+            if found:
+                breaches[str(path.relative_to(ROOT))] = found
+    assert breaches == {}, f"only storage/ may import {DATABASE_LIBRARIES}: {breaches}"
+
+
 def test_api_is_laid_out_by_part() -> None:
     parts = {p.name for p in (ROOT / "api").iterdir() if (p / "__init__.py").exists()}
     assert parts == {"cli", "demo", "http", "relay"}

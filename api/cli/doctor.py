@@ -3,14 +3,13 @@ the fix that repairs it. Nothing here changes anything: no file, schema or Slack
 created or altered."""
 
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
 from api.cli.doctor_slack import slack_findings
 from api.cli.findings import Finding, failed, ok, skipped
 from api.config import Config, ConfigError
 from api.relay.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.settings import Settings
-from storage.database import Database, cause
+from storage.database import Database, cause, without_password
 from storage.migrate import current_revision, head_revision
 from storage.models import Platform
 from storage.platforms import list_platforms
@@ -54,7 +53,7 @@ def config_check(settings: Settings) -> tuple[Finding, Config]:
 
 async def database_findings(settings: Settings) -> tuple[list[Finding], list[Platform] | None]:
     """What was found, and the registered platforms (None when they cannot be read)."""
-    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    shown = without_password(settings.database_url)
     path = settings.sqlite_path
     if path is not None and not path.exists():
         fix = (

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import httpx
 from rich.console import Console
-from sqlalchemy.engine import make_url
 
 from api.demo.block_preview import builder_link, render_message
 from api.demo.platform import Fault, PlatformTimeout, Received
@@ -23,6 +22,7 @@ from api.demo.stack import AGENT, AGENT_NAME, CHANNEL, NAMES, DemoStack, running
 from blocks.ids import Action
 from bot.delivery import REACTIONS
 from bot.posts import CARD_KEY, key_for
+from storage.database import without_password
 
 T = TypeVar("T")
 POLL = 0.02
@@ -76,7 +76,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
 def _introduce(stack: DemoStack, console: Console) -> None:
     where = "temporary, removed at the end" if stack.temporary else "kept"
     console.print("[bold]Baton demo[/]: one conversation, on this machine, no Slack account.")
-    shown = make_url(stack.database_url).render_as_string(hide_password=True)
+    shown = without_password(stack.database_url)
     console.print(f"  database  {shown} ({where})", highlight=False)
     console.print(f"  Slack     stand-in Web API at {stack.slack.url}", highlight=False)
     console.print(

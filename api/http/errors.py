@@ -7,10 +7,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storage.database import cause, unavailable
+from storage.database import DatabaseError, cause, unavailable
 from storage.errors import (
     Conflict,
     IdempotencyInFlight,
@@ -134,8 +133,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return error_response(exc.status_code, code, message, headers=exc.headers)
 
-    @app.exception_handler(SQLAlchemyError)
-    async def _database_error(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+    @app.exception_handler(DatabaseError)
+    async def _database_error(_: Request, exc: DatabaseError) -> JSONResponse:
         if unavailable(exc):
             log.warning("database unavailable: %s", type(cause(exc)).__name__)
             return error_response(

@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import text
-
 from storage.database import Database
+from storage.rate_buckets import draw_tokens
 
 
 class RateLimiter(Protocol):
@@ -56,28 +55,6 @@ class MemoryRateLimiter:
         return retry_after(1 - bucket.tokens, self.rate)
 
 
-_DRAW = text(
-    """
-    WITH cur AS (
-        SELECT key_id,
-               LEAST(:burst, tokens + :rate * EXTRACT(EPOCH FROM (clock_timestamp() - updated_at)))
-                   AS avail
-        FROM rate_buckets WHERE key_id = :key FOR UPDATE
-    )
-    UPDATE rate_buckets AS b
-       SET tokens = cur.avail - LEAST(:chunk, FLOOR(cur.avail)),
-           updated_at = clock_timestamp()
-      FROM cur
-     WHERE b.key_id = cur.key_id
-    RETURNING LEAST(:chunk, FLOOR(cur.avail)) AS granted, cur.avail AS avail
-    """
-)
-_SEED = text(
-    "INSERT INTO rate_buckets (key_id, tokens, updated_at) "
-    "VALUES (:key, :burst, clock_timestamp()) ON CONFLICT (key_id) DO NOTHING"
-)
-
-
 @dataclass
 class SharedRateLimiter:
     """Draws tokens in small chunks from a bucket row shared by every replica."""
@@ -101,21 +78,13 @@ class SharedRateLimiter:
             if self._local.get(key_id, 0) > 0:
                 self._local[key_id] -= 1
                 return None
-            granted, avail = await self._draw(key_id)
+            granted, avail = await draw_tokens(
+                self.db, key_id, rate=self.rate, burst=self.burst, chunk=self.chunk
+            )
             if granted >= 1:
                 self._local[key_id] = granted - 1
                 return None
             return retry_after(1 - avail, self.rate)
-
-    async def _draw(self, key_id: str) -> tuple[int, float]:
-        params = {"key": key_id, "burst": self.burst, "rate": self.rate, "chunk": self.chunk}
-        async with self.db.write() as s:
-            row = (await s.execute(_DRAW, params)).first()
-            if row is None:
-                await s.execute(_SEED, params)
-                row = (await s.execute(_DRAW, params)).first()
-            assert row is not None
-            return int(row.granted), float(row.avail)
 
 
 def make_rate_limiter(db: Database, rate: float) -> RateLimiter:

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from api.relay.callback_urls import Resolver, UnsafeCallbackUrl, checked_addresses, system_resolver
@@ -29,7 +28,8 @@ from storage import deliveries
 from storage.database import Database
 from storage.deliveries import Claimed
 from storage.drain import Drainer
-from storage.models import Platform, Topic
+from storage.models import Topic
+from storage.platforms import platform_of
 from storage.sealing import SecretBox
 
 log = logging.getLogger("baton.relay")
@@ -255,10 +255,7 @@ class Relay:
         cached = self._destinations.get(platform_id)
         if cached is not None and time.monotonic() - cached[0] < _PLATFORM_CACHE_SECONDS:
             return cached[1]
-        async with self.db.read() as s:
-            platform = (
-                await s.execute(select(Platform).where(Platform.id == platform_id))
-            ).scalar_one()
+        platform = await platform_of(self.db, platform_id)
         destination = Destination(
             platform.callback_url, Webhook(self.box.open(platform.webhook_secret_sealed))
         )

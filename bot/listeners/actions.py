@@ -7,14 +7,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from blocks import notices
 from blocks.ids import Action, MoreOption
 from blocks.modals import close_modal, priority_modal, reassign_modal, reply_modal
 from bot.listeners.common import Deps, Where, attempt, tell
 from storage import threads
-from storage.models import Agent, Escalation, Status
+from storage.agents import known_agents
+from storage.models import Escalation, Status
 
 log = logging.getLogger("baton.slack")
 SUGGESTED_MEMBERS = 20
@@ -163,10 +163,7 @@ async def _channel_members(
     except SlackApiError:
         return []
     members = [m for m in response.get("members", []) if isinstance(m, str)]
-    if not members:
-        return []
-    async with deps.db.read() as s:
-        agents = (await s.execute(select(Agent).where(Agent.id.in_(members)))).scalars().all()
+    agents = await known_agents(deps.db, members)
     return sorted(((a.id, a.name) for a in agents), key=lambda pair: pair[1].lower())[
         :SUGGESTED_MEMBERS
     ]

@@ -11,12 +11,11 @@ import aiohttp
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.exc import SQLAlchemyError
 
 from blocks import notices
 from bot.mentions import ChannelNames
 from bot.people import People
-from storage.database import Database, cause, unavailable
+from storage.database import DATABASE_ERRORS, Database, cause, unavailable
 from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner, StorageError
 from storage.machine import Actor, Machine
 
@@ -115,7 +114,7 @@ async def outcome(action: Awaitable[T]) -> T | Failed:
         return await action
     except StorageError as exc:
         return Failed(refusal(exc), refused=True)
-    except (SQLAlchemyError, OSError) as exc:
+    except DATABASE_ERRORS as exc:
         if unavailable(exc):
             log.warning("slack: the database is unavailable (%s)", type(cause(exc)).__name__)
         else:

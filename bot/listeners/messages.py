@@ -17,7 +17,6 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from blocks import notices
 from blocks.prompts import held_message_prompt
@@ -27,7 +26,7 @@ from bot.mentions import customer_text
 from bot.posts import CardPost, Unreadable, card_post
 from storage import rerouting, slack_events, threads
 from storage.machine import Actor, SlackChange
-from storage.models import Escalation, Message, SlackThread, Status
+from storage.models import Escalation, SlackThread, Status
 
 log = logging.getLogger("baton.slack")
 
@@ -216,13 +215,6 @@ async def _customer_text(deps: Deps, client: AsyncWebClient, message: dict[str, 
     return await customer_text(deps.people, deps.channels, client, message)
 
 
-async def _relayed(deps: Deps, esc_id: str, ts: str) -> bool:
-    """Whether the message with this ts went to the customer."""
-    async with deps.db.read() as s:
-        stmt = select(Message.id).where(Message.escalation_id == esc_id, Message.slack_ts == ts)
-        return (await s.execute(stmt)).first() is not None
-
-
 async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:
     """An edit within the edit window reaches the customer; otherwise it is a note, and the
     owner learns that the customer keeps the original."""
@@ -255,7 +247,8 @@ async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
 
 
 async def _change_of(deps: Deps, esc_id: str, ts: str) -> SlackChange:
-    return SlackChange.TOO_LATE if await _relayed(deps, esc_id, ts) else SlackChange.NOT_SENT
+    relayed = await threads.relayed(deps.db, esc_id, ts)
+    return SlackChange.TOO_LATE if relayed else SlackChange.NOT_SENT
 
 
 async def _deleted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[str, Any]) -> None:

@@ -5,7 +5,6 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from api.http.deps import ServicesDep
 from api.http.errors import ErrorEnvelope, error_response
@@ -24,8 +23,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(svc: ServicesDep) -> JSONResponse:
     """The database answers."""
     try:
-        async with svc.db.read() as s:
-            await s.execute(text("SELECT 1"))
+        await svc.db.ping()
     except Exception as exc:  # any failure to reach the database means not ready
         log.warning("not ready: %s", type(exc).__name__)
         return error_response(503, "unavailable", "the database is not reachable")
