@@ -28,7 +28,17 @@ from bot.manifest import bot_scopes
 from bot.scopes import Kind, kind_of, scope_for
 
 BOT_USER, BOT_ID, TEAM, APP = "UBOT", "BBOT", "T111", "A111"
-MAX_MESSAGE_BLOCKS = 50
+MAX_MESSAGE_BLOCKS, MAX_VIEW_BLOCKS = 50, 100
+# Block Kit's limits that Slack checks (FACTS.md section 5): (block type, what, most).
+BLOCK_LIMITS = {
+    ("section", "text"): 3000,
+    ("section", "fields"): 10,
+    ("section", "field"): 2000,
+    ("header", "text"): 150,
+    ("context", "elements"): 10,
+    ("actions", "elements"): 25,
+}
+BUTTON_TEXT, BUTTON_VALUE, ID_LENGTH = 75, 2000, 255
 HISTORY_LIMIT, REPLIES_LIMIT = 100, 1000  # Slack's defaults when no limit is given
 TRUTHY = {"1", "true", True}  # also matches 1
 APP_TOKEN_SCOPES = "connections:write"
@@ -50,10 +60,11 @@ class Fault:
     retry_after: int | None = None
     drop_connection: bool = False  # do the work, then close without answering
     delay: float = 0.0  # the call is held up on the way: Slack gets it this much later
+    late: float = 0.0  # Slack does the work, and its answer comes this much later
 
     @property
     def only_delays(self) -> bool:
-        return self == Fault(delay=self.delay)
+        return self == Fault(delay=self.delay, late=self.late)
 
 
 @dataclass
@@ -337,10 +348,11 @@ class StandIn:
         with self._lock:
             queued = self.faults.get(method)
             fault = queued.popleft() if queued else None
+        late = 0.0
         if fault is not None and fault.delay > 0:
             time.sleep(fault.delay)  # this handler's own thread: other calls go on meanwhile
-            if fault.only_delays:
-                fault = None
+        if fault is not None and fault.only_delays:
+            late, fault = fault.late, None
         with self._lock:
             self.calls.append(Call(method, params, time.time()))
         # Socket Mode's handshake takes the app-level token; every other method the bot token.
@@ -361,6 +373,7 @@ class StandIn:
             return 200, refusal, granted, False
         with self._lock:
             status, body, headers = handler(params)
+        time.sleep(late)  # done already: only the answer is on its way
         return status, body, {**granted, **headers}, fault is not None and fault.drop_connection
 
     def _missing_scope(self, method: str, p: dict[str, Any]) -> dict[str, Any] | None:
@@ -431,7 +444,7 @@ class StandIn:
         blocks = _as_list(p.get("blocks"))
         if not p.get("text") and not blocks:
             return 200, {"ok": False, "error": "no_text"}, {}
-        if len(blocks) > MAX_MESSAGE_BLOCKS:
+        if _blocks_problem(blocks, MAX_MESSAGE_BLOCKS):
             return 200, {"ok": False, "error": "invalid_blocks"}, {}
         thread_ts = p.get("thread_ts") or None
         parent = self.messages.get((channel, thread_ts)) if thread_ts else None
@@ -465,7 +478,7 @@ class StandIn:
         if message is None:
             return 200, {"ok": False, "error": "message_not_found"}, {}
         blocks = _as_list(p.get("blocks"))
-        if len(blocks) > MAX_MESSAGE_BLOCKS:
+        if _blocks_problem(blocks, MAX_MESSAGE_BLOCKS):
             return 200, {"ok": False, "error": "invalid_blocks"}, {}
         message.text = p.get("text") or message.text
         message.blocks = blocks or message.blocks
@@ -498,7 +511,7 @@ class StandIn:
         blocks = _as_list(p.get("blocks"))
         if not p.get("text") and not blocks:
             return 200, {"ok": False, "error": "no_text"}, {}
-        if len(blocks) > MAX_MESSAGE_BLOCKS:
+        if _blocks_problem(blocks, MAX_MESSAGE_BLOCKS):
             return 200, {"ok": False, "error": "invalid_blocks"}, {}
         ephemeral = Ephemeral(
             channel, user, p.get("text") or "", blocks, p.get("thread_ts") or None, self._next_ts()
@@ -737,11 +750,51 @@ class StandIn:
         self, view_id: str, p: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         view = _as_dict(p.get("view")) or {}
-        if not 1 <= len(view.get("blocks", [])) <= 100:
+        if not view.get("blocks"):
             return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        if _blocks_problem(_as_list(view.get("blocks")), MAX_VIEW_BLOCKS):
+            return 200, {"ok": False, "error": "invalid_blocks"}, {}
         stored = {**view, "id": view_id, "hash": f"{time.time():.6f}", "team_id": TEAM}
         self.views[view_id] = stored
         return 200, {"ok": True, "view": stored}, {}
+
+
+def _blocks_problem(blocks: list[Any], most: int) -> str | None:
+    """Why Slack would refuse these blocks (``invalid_blocks``), or None."""
+    if len(blocks) > most:
+        return f"more than {most} blocks"
+    for index, block in enumerate(blocks):
+        problem = _block_problem(block) if isinstance(block, dict) else "not an object"
+        if problem is not None:
+            return f"block {index}: {problem}"
+    return None
+
+
+def _block_problem(block: dict[str, Any]) -> str | None:
+    kind = block.get("type")
+    if len(str(block.get("block_id") or "")) > ID_LENGTH:
+        return "block_id too long"
+    text = (block.get("text") or {}).get("text", "") if isinstance(block.get("text"), dict) else ""
+    if (kind, "text") in BLOCK_LIMITS:
+        if kind == "section" and not text and not block.get("fields"):
+            return "a section needs text or fields"
+        if len(text) > BLOCK_LIMITS[(kind, "text")]:
+            return f"{kind} text over {BLOCK_LIMITS[(kind, 'text')]} characters"
+    fields = block.get("fields") or []
+    if len(fields) > BLOCK_LIMITS[("section", "fields")]:
+        return "more than 10 fields"
+    if any(len(f.get("text", "")) > BLOCK_LIMITS[("section", "field")] for f in fields):
+        return "a field over 2000 characters"
+    elements = block.get("elements") or []
+    if (kind, "elements") in BLOCK_LIMITS and len(elements) > BLOCK_LIMITS[(kind, "elements")]:
+        return f"more than {BLOCK_LIMITS[(kind, 'elements')]} {kind} elements"
+    for element in elements if kind == "actions" else []:
+        label = (element.get("text") or {}).get("text", "")
+        if len(label) > BUTTON_TEXT or len(str(element.get("value") or "")) > BUTTON_VALUE:
+            return "a button's text or value is too long"
+        if len(str(element.get("action_id") or "")) > ID_LENGTH:
+            return "action_id too long"
+    return None
 
 
 def _faulted(fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:

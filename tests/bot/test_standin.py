@@ -1,5 +1,6 @@
 """The Slack stand-in answers slack_sdk's real client the way Slack does."""
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -428,3 +429,69 @@ def test_every_method_the_stand_in_answers_has_its_scope_declared() -> None:
     assert "chat.postMessage" in answered and "users.lookupByEmail" in answered
     declared = NO_SCOPE | ONE_SCOPE.keys() | KIND_SCOPE.keys()
     assert [m for m in answered if m not in declared] == []
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _button(text: str, value: str = "v") -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": "a",
+        "text": {"type": "plain_text", "text": text},
+        "value": value,
+    }
+
+
+OVER_SLACKS_LIMITS = {
+    "51 blocks": [_section("x")] * 51,
+    "section text over 3000": [_section("x" * 3001)],
+    "empty section": [{"type": "section"}],
+    "11 fields": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}],
+    "field over 2000": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+    "header over 150": [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}],
+    "11 context elements": [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}
+    ],
+    "26 buttons": [{"type": "actions", "elements": [_button("b")] * 26}],
+    "button text over 75": [{"type": "actions", "elements": [_button("b" * 76)]}],
+    "button value over 2000": [{"type": "actions", "elements": [_button("b", "v" * 2001)]}],
+    "block_id over 255": [{**_section("x"), "block_id": "b" * 256}],
+}
+
+
+@pytest.mark.parametrize("blocks", OVER_SLACKS_LIMITS.values(), ids=OVER_SLACKS_LIMITS.keys())
+async def test_blocks_over_slacks_limits_are_refused_and_nothing_is_posted(
+    slack: StandIn, blocks: list[dict[str, Any]]
+) -> None:
+    client = _client(slack)
+    for call in (
+        lambda: client.chat_postMessage(channel="C0ESC", text="t", blocks=blocks),
+        lambda: client.chat_postEphemeral(channel="C0ESC", user="U0MINH", text="t", blocks=blocks),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            await call()
+        assert refused.value.response["error"] == "invalid_blocks"
+    assert slack.top_level("C0ESC") == [] and slack.ephemerals == []
+
+
+async def test_blocks_at_slacks_limits_are_posted(slack: StandIn) -> None:
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "h" * 150}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2000}] * 10},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 10},
+        {"type": "actions", "elements": [_button("b" * 75, "v" * 2000)] * 25},
+        *[_section("x" * 3000)] * 46,
+    ]
+    response = await _client(slack).chat_postMessage(channel="C0ESC", text="t", blocks=blocks)
+    assert response["ok"]
+
+
+async def test_a_late_answer_comes_after_the_work_is_done(slack: StandIn) -> None:
+    slack.fail("chat.postMessage", Fault(late=0.5))
+    posting = asyncio.create_task(_client(slack).chat_postMessage(channel="C0ESC", text="hi"))
+    await asyncio.sleep(0.25)
+    [stored] = slack.top_level("C0ESC")  # in the channel, while its answer is on the way
+    assert not posting.done()
+    assert (await posting)["ts"] == stored.ts
