@@ -100,3 +100,21 @@ async def test_a_retry_while_the_first_delivery_is_handled_makes_one_note(
 
 async def _owned_by(senv: SlackEnv, esc_id: str, user: str) -> bool:
     return await senv.owner(esc_id) == user
+
+
+async def test_a_reply_while_the_cards_answer_is_still_on_its_way_is_relayed_once(
+    slack_env: SlackEnv,
+) -> None:
+    slack_env.slack.fail("chat.postMessage", Fault(late=1.5))
+    esc_id = (await slack_env.env.create(assign_to=ANN))["id"]
+    posting = asyncio.create_task(slack_env.delivery.run_once())
+    card = await eventually(lambda: slack_env.slack.top_level(CHANNEL), what="the card")
+    reply = slack_env.slack.post_as_user(CHANNEL, ANN, "Chào bạn 👋", card[0].ts)
+    assert (await slack_env.send(slack_env.signer.message_event_for(reply))).status_code == 200
+    assert not posting.done()  # the reply was handled before Slack's answer came
+
+    await posting
+    await slack_env.deliver()
+    assert (await slack_env.platform_events(esc_id)).count("escalation.message") == 1
+    assert [m.ts for m in slack_env.slack.top_level(CHANNEL)] == [card[0].ts]
+    assert (await slack_env.thread(esc_id)).thread_ts == card[0].ts
