@@ -20,29 +20,22 @@ from tests.receiver import Receiver
 from tests.slack_requests import SlackRequest
 
 LAN = "U0LAN"
+
+
+def _section(*elements: dict[str, Any]) -> list[dict[str, Any]]:
+    """A message's rich_text blocks as Slack's client sends them: one section."""
+    section = {"type": "rich_text_section", "elements": list(elements)}
+    return [{"type": "rich_text", "block_id": "b1", "elements": [section]}]
+
+
 # The issue's reply, as Slack's client sends it: the mrkdwn text and the rich_text block.
 ISSUE_TEXT = "Q&amp;A: see <https://help.example.com/refund|refund page>, ask <@U0LAN>"
-ISSUE_BLOCKS = [
-    {
-        "type": "rich_text",
-        "block_id": "Xw9a",
-        "elements": [
-            {
-                "type": "rich_text_section",
-                "elements": [
-                    {"type": "text", "text": "Q&A: see "},
-                    {
-                        "type": "link",
-                        "url": "https://help.example.com/refund",
-                        "text": "refund page",
-                    },
-                    {"type": "text", "text": ", ask "},
-                    {"type": "user", "user_id": LAN},
-                ],
-            }
-        ],
-    }
-]
+ISSUE_BLOCKS = _section(
+    {"type": "text", "text": "Q&A: see "},
+    {"type": "link", "url": "https://help.example.com/refund", "text": "refund page"},
+    {"type": "text", "text": ", ask "},
+    {"type": "user", "user_id": LAN},
+)
 SCREENSHOT = {
     "id": "F0SCREEN1",
     "created": 1700000003,
@@ -170,21 +163,7 @@ async def test_mrkdwn_without_blocks_is_resolved_too(senv: SlackEnv, receiver: R
 async def test_a_user_slack_cannot_find_stays_an_id(senv: SlackEnv, receiver: Receiver) -> None:
     esc_id = await senv.escalate()
     await senv.take(esc_id, ANN)
-    blocks = [
-        {
-            "type": "rich_text",
-            "block_id": "a1",
-            "elements": [
-                {
-                    "type": "rich_text_section",
-                    "elements": [
-                        {"type": "text", "text": "ask "},
-                        {"type": "user", "user_id": "U0GONE"},
-                    ],
-                }
-            ],
-        }
-    ]
+    blocks = _section({"type": "text", "text": "ask "}, {"type": "user", "user_id": "U0GONE"})
     await _say(senv, esc_id, ANN, text="ask <@U0GONE>", blocks=blocks)
     (body,) = await _delivered(senv, receiver, "escalation.message")
     assert body["data"]["message"]["content"] == "ask @U0GONE"
@@ -197,21 +176,9 @@ async def test_a_channel_named_only_by_id_is_looked_up_once(
     (``<#C…|>``): conversations.info names it, once."""
     esc_id = await senv.escalate()
     await senv.take(esc_id, ANN)
-    blocks = [
-        {
-            "type": "rich_text",
-            "block_id": "c1",
-            "elements": [
-                {
-                    "type": "rich_text_section",
-                    "elements": [
-                        {"type": "text", "text": "ask in "},
-                        {"type": "channel", "channel_id": "C0MANAGERS"},
-                    ],
-                }
-            ],
-        }
-    ]
+    blocks = _section(
+        {"type": "text", "text": "ask in "}, {"type": "channel", "channel_id": "C0MANAGERS"}
+    )
     await _say(senv, esc_id, ANN, text="ask in <#C0MANAGERS|>", blocks=blocks)
     await _say(senv, esc_id, ANN, text="again: <#C0MANAGERS|>", blocks=None)
 
@@ -292,26 +259,13 @@ async def test_a_held_message_is_sent_resolved_on_take_and_send(
 
 
 def _bold_blocks(before: str, bold: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "rich_text",
-            "block_id": "e1",
-            "elements": [
-                {
-                    "type": "rich_text_section",
-                    "elements": [
-                        {"type": "text", "text": before},
-                        {"type": "text", "text": bold, "style": {"bold": True}},
-                    ],
-                }
-            ],
-        }
-    ]
+    return _section(
+        {"type": "text", "text": before}, {"type": "text", "text": bold, "style": {"bold": True}}
+    )
 
 
 def _plain_blocks(value: str) -> list[dict[str, Any]]:
-    block = {"type": "rich_text_section", "elements": [{"type": "text", "text": value}]}
-    return [{"type": "rich_text", "block_id": "e2", "elements": [block]}]
+    return _section({"type": "text", "text": value})
 
 
 async def _edit(senv: SlackEnv, msg: StoredMessage, text: str, blocks: list[Any]) -> None:
