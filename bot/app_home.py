@@ -5,7 +5,7 @@ Refreshing is throttled three ways, so a burst of changes never runs into views.
 rate limit (Tier 4, about 100 a minute per workspace): each Home at most once per
 ``interval`` (a burst becomes one publish with everything in it); publishes at least
 ``gap`` apart, by one replica at a time (``storage.homes.refresher_turn``); and a 429 stops
-publishing for its Retry-After. A Home is published only when what it shows changed; its
+publishing for its Retry-After. A refresh publishes only when what a Home shows changed; its
 "waiting" times are Slack date tokens that Slack keeps current by itself.
 """
 
@@ -57,12 +57,13 @@ class AppHomes:
     async def opened(self, user_id: str) -> None:
         """``app_home_opened``: published every time, as Slack advises (a Home may have been
         published by an older version, or never); opening is at a person's pace."""
-        home = await homes.opened(self.db, user_id)
-        await self.show(home, force=True)
+        await self.show(await homes.opened(self.db, user_id))
 
-    async def show(self, home: SlackHome, *, force: bool = False) -> bool:
-        """Publish ``home`` now if what it shows changed (or ``force``): the user is looking."""
-        return await self._publish(home, changed=True, force=force)
+    async def show(self, home: SlackHome) -> bool:
+        """Publish ``home`` now: the user is looking and has just asked for it. Never skipped
+        because the stored hash matches: that hash may still be an earlier click's, whose
+        publish Slack has shown but whose answer is not recorded yet."""
+        return await self._publish(home, changed=True, force=True)
 
     # -- the refresher ------------------------------------------------------------------
 

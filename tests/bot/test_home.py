@@ -225,6 +225,23 @@ async def test_filters_narrow_the_home_and_stay_with_each_user(home_env: SlackEn
     assert "Nobody is waiting" in json.dumps(view)
 
 
+async def test_a_click_while_the_last_publish_is_being_recorded_is_answered(
+    home_env: SlackEnv,
+) -> None:
+    """Slack shows the filtered Home but its answer is late, so Baton has not yet recorded
+    what it published when Ann takes the filter off again: that click still gets its Home."""
+    senv = home_env
+    await senv.escalate(customer=customer("High Whatsapp"), channel="whatsapp")
+    await senv.escalate(customer=customer("Urgent Widget"), channel="widget", priority="urgent")
+    await open_home(senv, ANN)
+
+    senv.slack.fail("views.publish", Fault(late=1.5))
+    view = await click(senv, ANN, Action.HOME_PRIORITY, option="urgent")
+    assert groups(view)["Waiting"] == ["Urgent Widget"]
+    view = await click(senv, ANN, Action.HOME_PRIORITY, option="all")
+    assert groups(view)["Waiting"] == ["High Whatsapp", "Urgent Widget"]
+
+
 async def _many(senv: SlackEnv, mine: int, waiting: int, theirs: int) -> None:
     """Open escalations straight into the database: the API is not what is tested here."""
     now = senv.env.db.clock.now()
