@@ -14,8 +14,9 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,13 @@ class Scanned:
     bytes: int = 0
     finds: list[Find] = field(default_factory=list)
 
+    def add(self, other: dict[str, Any]) -> None:
+        """A pytest-xdist worker's tally, as ``asdict`` sent it."""
+        self.records += other["records"]
+        self.files += other["files"]
+        self.bytes += other["bytes"]
+        self.finds += [Find(**find) for find in other["finds"]]
+
 
 class CaptureHandler(logging.Handler):
     """Every record, formatted as Baton's handlers would write it, scanned as it comes."""
@@ -149,8 +157,19 @@ class SecretScan:
         basetemp = session.config.stash.get(BASETEMP, None)
         if basetemp is not None:
             scan_files(self.scanner, basetemp, self.tally)
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # a pytest-xdist worker: the controller reports
+            workeroutput["secret_scan"] = asdict(self.tally)
+            return
         if self.tally.finds and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A pytest-xdist worker is done: its tally joins the controller's."""
+        found = getattr(node, "workeroutput", {}).get("secret_scan")
+        if found is not None:
+            self.tally.add(found)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         tally = self.tally

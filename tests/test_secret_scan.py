@@ -116,7 +116,10 @@ def test_log_files_are_scanned_line_by_line_without_following_links(elsewhere: P
     assert tally.files == 1
 
 
-def test_a_run_whose_tests_pass_fails_when_a_log_holds_a_secret(elsewhere: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "two workers"])
+def test_a_run_whose_tests_pass_fails_when_a_log_holds_a_secret(
+    elsewhere: Path, workers: list[str]
+) -> None:
     (elsewhere / "test_leak.py").write_text(
         textwrap.dedent(
             """
@@ -133,6 +136,7 @@ def test_a_run_whose_tests_pass_fails_when_a_log_holds_a_secret(elsewhere: Path)
             "pytest",
             *plugins,
             f"--basetemp={elsewhere / 'tmp'}",
+            *workers,
             "test_leak.py",
         ],
         cwd=elsewhere,
