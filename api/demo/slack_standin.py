@@ -4,25 +4,38 @@ It answers the methods Baton uses the way Slack does (see shared/slack/FACTS.md)
 always, logical errors as HTTP 200 ``{"ok": false, "error": …}``, rate limits as 429 with an
 integer ``Retry-After``, a method whose scope the token was not granted as ``missing_scope``
 (``bot.scopes`` says which scope each method needs). It keeps channels, messages (with
-metadata and threads), reactions, users, views and ephemerals, records every call, and can
-be told to fail. Tests script what people do in Slack with
-``post_as_user``/``edit_as_user``/``delete_as_user``. Point ``BATON_SLACK_API_URL`` at
-``StandIn.url``.
+metadata and threads), reactions, users, views, ephemerals and files, records every call, and
+can be told to fail. Tests script what people do in Slack with
+``post_as_user``/``edit_as_user``/``delete_as_user``/``post_file_as_user``. Point
+``BATON_SLACK_API_URL`` at ``StandIn.url``.
+
+Files go both ways as in Slack: the upload v2 flow (``files.getUploadURLExternal``, the bytes
+POSTed to the upload URL, ``files.completeUploadExternal`` sharing them into a channel or
+thread), ``files.info``, and ``url_private``/``url_private_download`` served from this
+server to the bot token only when it has ``files:read`` (anyone else is sent to the sign-in
+page, as Slack does). A file's bytes may be generated as they are read (``generated``), so
+a large file is never held in memory.
 """
 
 import base64
+import hashlib
+import itertools
 import json
 import math
+import mimetypes
+import secrets
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from bot.manifest import bot_scopes
 from bot.scopes import Kind, kind_of, scope_for
@@ -42,6 +55,11 @@ BUTTON_TEXT, BUTTON_VALUE, ID_LENGTH = 75, 2000, 255
 HISTORY_LIMIT, REPLIES_LIMIT = 100, 1000  # Slack's defaults when no limit is given
 TRUTHY = {"1", "true", True}  # also matches 1
 APP_TOKEN_SCOPES = "connections:write"
+# Not Web API methods, but what ``fail`` and ``calls_to`` know them by: the POST of a file's
+# bytes to its upload URL, and a GET of a file's url_private or url_private_download.
+UPLOAD, DOWNLOAD = "upload", "download"
+FILES_READ = "files:read"  # what downloading a file needs, as files.info does
+CHUNK = 64 * 1024  # a file is sent this much at a time
 
 
 @dataclass
@@ -81,6 +99,10 @@ class StoredMessage:
     parent_user_id: str | None = None
     edited: dict[str, str] | None = None
     subtype: str | None = None
+    # A file share (subtype file_share): the files as Slack describes them in the message,
+    # and whether they were uploaded by an app (files.completeUploadExternal).
+    files: list[dict[str, Any]] = field(default_factory=list)
+    upload: bool = False
     # Kept up to date on a thread's parent by the stand-in.
     reply_count: int = 0
     reply_users: list[str] = field(default_factory=list)
@@ -117,6 +139,12 @@ class StoredMessage:
                 latest_reply=self.latest_reply,
                 reply_users=list(self.reply_users),
             )
+        if self.files:
+            message.update(
+                files=[dict(f) for f in self.files], upload=self.upload, display_as_bot=False
+            )
+            if not self.text:
+                del message["blocks"]  # a file alone comes without blocks
         if self.metadata and include_metadata:
             message["metadata"] = dict(self.metadata)
         if self.reactions:
@@ -124,6 +152,19 @@ class StoredMessage:
                 {"name": n, "users": sorted(u), "count": len(u)} for n, u in self.reactions.items()
             ]
         return message
+
+
+@dataclass
+class Download:
+    """The answer to a GET of a file's URL: a page, or the file's bytes (``file``),
+    streamed; ``drop``: the connection is cut halfway through them."""
+
+    status: int
+    headers: dict[str, str]
+    page: bytes | None
+    content_type: str
+    file: "StoredFile | None" = None
+    drop: bool = False
 
 
 @dataclass
@@ -138,17 +179,123 @@ class Ephemeral:
     ts: str
 
 
+Content = bytes | Callable[[], Iterable[bytes]]
+"""A file's bytes, or what makes them anew each time they are read (see ``generated``)."""
+
+
+def generated(size: int, seed: int = 0) -> Callable[[], Iterator[bytes]]:
+    """Content of ``size`` bytes made as it is read, the same each time: a large file the
+    stand-in serves without holding it (``StoredFile.sha256`` to check what arrived)."""
+    block = hashlib.sha256(f"baton-standin-{seed}".encode()).digest() * (CHUNK // 32)
+
+    def chunks() -> Iterator[bytes]:
+        for offset in range(0, size, CHUNK):
+            head = (offset // CHUNK).to_bytes(8, "big")  # no two chunks alike
+            yield (head + block)[: min(CHUNK, size - offset)]
+
+    return chunks
+
+
 @dataclass
-class SharedFile:
-    """A file uploaded the v2 way: an upload URL, the bytes, then completeUploadExternal."""
+class Share:
+    """Where a file was shared: the message that shows it, and its thread if in one."""
+
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+
+
+@dataclass
+class StoredFile:
+    """A file Slack holds: uploaded the v2 way by the bot, or shared by a person."""
 
     id: str
-    filename: str
-    content: bytes = b""
+    name: str
+    size: int
+    user: str
+    mimetype: str = "application/octet-stream"
     title: str | None = None
-    channel: str | None = None
-    thread_ts: str | None = None
+    alt_txt: str | None = None
+    created: int = field(default_factory=lambda: int(time.time()))
+    data: bytes | None = None
+    source: Callable[[], Iterable[bytes]] | None = None  # the bytes, made as read
+    ticket: str | None = None  # its upload URL's, until the bytes arrive
+    uploaded: bool = False  # its bytes are in (always, for a person's file)
+    completed: bool = False  # files.completeUploadExternal finished it
     initial_comment: str | None = None
+    shares: list[Share] = field(default_factory=list)
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.source is not None:
+            yield from self.source()
+        elif self.data:
+            for offset in range(0, len(self.data), CHUNK):
+                yield self.data[offset : offset + CHUNK]
+
+    @property
+    def content(self) -> bytes:
+        """All the bytes at once: for small files (``chunks`` or ``sha256`` for big ones)."""
+        return self.data if self.data is not None else b"".join(self.chunks())
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    @property
+    def filename(self) -> str:
+        return self.name
+
+    @property
+    def channel(self) -> str | None:
+        """Where it was first shared (None if nowhere)."""
+        return self.shares[0].channel if self.shares else None
+
+    @property
+    def thread_ts(self) -> str | None:
+        return self.shares[0].thread_ts if self.shares else None
+
+    @property
+    def filetype(self) -> str:
+        extension = self.name.rsplit(".", 1)[-1].lower() if "." in self.name else ""
+        if self.mimetype.startswith("text/") and extension in ("", "txt"):
+            return "text"
+        return extension or "binary"
+
+    def as_dict(self, base_url: str) -> dict[str, Any]:
+        """The file object as Slack gives it in messages and from files.info (without
+        ``shares``: ``StandIn.file_info`` adds them)."""
+        where = f"{base_url}/files-pri/{TEAM}-{self.id}"
+        name = quote(self.name)
+        return {
+            "id": self.id,
+            "created": self.created,
+            "timestamp": self.created,
+            "name": self.name,
+            "title": self.title or self.name,
+            "mimetype": self.mimetype,
+            "filetype": self.filetype,
+            "pretty_type": self.filetype.upper() if self.filetype != "binary" else "Binary",
+            "user": self.user,
+            "user_team": TEAM,
+            "editable": False,
+            "size": self.size,
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": False,
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "url_private": f"{where}/{name}",
+            "url_private_download": f"{where}/download/{name}",
+            "permalink": f"https://standin.slack.test/files/{self.user}/{self.id}/{name}",
+            "permalink_public": f"https://slack-files.com/{TEAM}-{self.id}-{self.id[-6:].lower()}",
+            "has_rich_preview": False,
+            "file_access": "visible",
+            **({"alt_txt": self.alt_txt} if self.alt_txt else {}),
+        }
 
 
 class StandIn:
@@ -182,7 +329,8 @@ class StandIn:
         self.messages: dict[tuple[str, str], StoredMessage] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[Ephemeral] = []
-        self.files: dict[str, SharedFile] = {}
+        self.files: dict[str, StoredFile] = {}
+        self._file_numbers = itertools.count(1)
         self.faults: dict[str, deque[Fault | None]] = {}  # None: answer that call as usual
         self.scopes = tuple(bot_scopes() if scopes is None else scopes)
         self._lock = threading.Lock()
@@ -195,8 +343,13 @@ class StandIn:
 
     @property
     def url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    @property
+    def base_url(self) -> str:
+        """The server itself: where upload URLs and files' URLs point."""
         assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> "StandIn":
         stand_in = self
@@ -260,26 +413,31 @@ class StandIn:
         a client_msg_id, no bot_id. The channel and the thread must exist; membership is
         not checked (put the user in ``channels`` if ephemerals should reach them)."""
         with self._lock:
-            if channel not in self.channels:
-                raise ValueError(f"no channel {channel!r}")
-            parent = self.messages.get((channel, thread_ts)) if thread_ts else None
-            if thread_ts and parent is None:
-                raise ValueError(f"no message {thread_ts!r} in {channel!r} to reply to")
-            message = StoredMessage(
-                channel,
-                self._next_ts(),
-                user,
-                text,
-                _rich_text(text),
-                thread_ts,
-                None,
-                client_msg_id=str(uuid.uuid4()),
-                parent_user_id=parent.user if parent else None,
-            )
-            self.messages[(channel, message.ts)] = message
-            if thread_ts:
-                self._refresh_thread(channel, thread_ts)
-            return message
+            return self._store_user_message(channel, user, text, thread_ts)
+
+    def _store_user_message(
+        self, channel: str, user: str, text: str, thread_ts: str | None
+    ) -> StoredMessage:
+        if channel not in self.channels:
+            raise ValueError(f"no channel {channel!r}")
+        parent = self.messages.get((channel, thread_ts)) if thread_ts else None
+        if thread_ts and parent is None:
+            raise ValueError(f"no message {thread_ts!r} in {channel!r} to reply to")
+        message = StoredMessage(
+            channel,
+            self._next_ts(),
+            user,
+            text,
+            _rich_text(text),
+            thread_ts,
+            None,
+            client_msg_id=str(uuid.uuid4()),
+            parent_user_id=parent.user if parent else None,
+        )
+        self.messages[(channel, message.ts)] = message
+        if thread_ts:
+            self._refresh_thread(channel, thread_ts)
+        return message
 
     def edit_as_user(self, channel: str, ts: str, text: str) -> StoredMessage:
         """Its author edits a message: new text and blocks, and ``edited`` as Slack marks it."""
@@ -314,6 +472,124 @@ class StandIn:
                 )
             return message
 
+    def add_file(
+        self,
+        name: str,
+        content: Content,
+        *,
+        size: int | None = None,
+        mimetype: str | None = None,
+        user: str = "U0FILES",
+        title: str | None = None,
+    ) -> StoredFile:
+        """A file in the workspace, shared nowhere yet (``post_file_as_user`` shares one).
+        ``content`` is its bytes, or a function that makes them anew each time they are
+        read (``generated(size)``), with ``size`` then required; ``mimetype`` is guessed
+        from the name when not given, as Slack does."""
+        if isinstance(content, bytes | bytearray):
+            data, source = bytes(content), None
+            if size is not None and size != len(data):
+                raise ValueError(f"{name!r} has {len(data)} bytes, not {size}")
+            size = len(data)
+        elif callable(content):
+            if size is None:
+                raise ValueError("generated content needs its size")
+            data, source = None, content
+        else:
+            raise TypeError("content is bytes, or a function making the bytes")
+        with self._lock:
+            stored = StoredFile(
+                self._new_file_id(),
+                name,
+                size,
+                user,
+                mimetype or _mimetype(name),
+                title=title,
+                data=data,
+                source=source,
+                uploaded=True,
+                completed=True,
+            )
+            self.files[stored.id] = stored
+            return stored
+
+    def post_file_as_user(
+        self,
+        channel: str,
+        user: str,
+        name: str,
+        content: Content,
+        mimetype: str | None = None,
+        thread_ts: str | None = None,
+        text: str = "",
+        *,
+        size: int | None = None,
+        title: str | None = None,
+    ) -> StoredMessage:
+        """A person shares a file, with or without words, as Slack stores it: a message
+        with subtype ``file_share`` and the file in its ``files`` (the file itself in
+        ``files`` by its id). The event for it: ``SlackSigner.message_event_for``."""
+        stored = self.add_file(name, content, size=size, mimetype=mimetype, user=user, title=title)
+        with self._lock:
+            try:
+                message = self._store_user_message(channel, user, text, thread_ts)
+            except ValueError:
+                del self.files[stored.id]
+                raise
+            stored.shares.append(Share(channel, message.ts, thread_ts))
+            message.subtype = "file_share"
+            message.files = [stored.as_dict(self.base_url)]
+            if not text:
+                message.blocks = []
+            return message
+
+    def file_info(self, file_id: str) -> dict[str, Any] | None:
+        """The file as files.info gives it, with where it is shared; None if no such file."""
+        with self._lock:
+            stored = self.files.get(file_id)
+            return self._file_object(stored) if stored is not None else None
+
+    def _file_object(self, stored: StoredFile) -> dict[str, Any]:
+        shares: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        channels: dict[str, list[str]] = {"channels": [], "groups": [], "ims": []}
+        for share in stored.shares:
+            kind = kind_of(share.channel)
+            public = kind == Kind.public
+            entry: dict[str, Any] = {"ts": share.ts, "channel_name": share.channel.lower()}
+            if share.thread_ts:
+                parent = self.messages.get((share.channel, share.thread_ts))
+                entry.update(thread_ts=share.thread_ts)
+                if parent is not None:
+                    entry.update(
+                        reply_count=parent.reply_count,
+                        reply_users=list(parent.reply_users),
+                        reply_users_count=len(parent.reply_users),
+                        latest_reply=parent.latest_reply,
+                    )
+            entry["team_id"] = TEAM
+            scope = "public" if public else "private"
+            shares.setdefault(scope, {}).setdefault(share.channel, []).append(entry)
+            listed = "channels" if public else "ims" if kind == Kind.im else "groups"
+            if share.channel not in channels[listed]:
+                channels[listed].append(share.channel)
+        return {
+            **stored.as_dict(self.base_url),
+            "shares": shares,
+            **channels,
+            "comments_count": 0,
+        }
+
+    def _new_file_id(self) -> str:
+        return f"F{next(self._file_numbers):08d}"
+
+    def _sees(self, stored: StoredFile) -> bool:
+        """Whether the bot may see a file: its own upload, or one shared where it is."""
+        if not stored.completed:
+            return False
+        if stored.user == BOT_USER:
+            return True
+        return any(BOT_USER in self.channels.get(s.channel, set()) for s in stored.shares)
+
     def _existing(self, channel: str, ts: str) -> StoredMessage:
         message = self.messages.get((channel, ts))
         if message is None:
@@ -345,16 +621,7 @@ class StandIn:
         self, method: str, token: str | None, params: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str], bool]:
         """Returns HTTP status, body, extra headers, and whether to drop the connection."""
-        with self._lock:
-            queued = self.faults.get(method)
-            fault = queued.popleft() if queued else None
-        late = 0.0
-        if fault is not None and fault.delay > 0:
-            time.sleep(fault.delay)  # this handler's own thread: other calls go on meanwhile
-        if fault is not None and fault.only_delays:
-            late, fault = fault.late, None
-        with self._lock:
-            self.calls.append(Call(method, params, time.time()))
+        fault, late = self._arrive(method, params)
         # Socket Mode's handshake takes the app-level token; every other method the bot token.
         socket_mode = method == "apps.connections.open"
         expected = self.app_token if socket_mode else self.token
@@ -375,6 +642,64 @@ class StandIn:
             status, body, headers = handler(params)
         time.sleep(late)  # done already: only the answer is on its way
         return status, body, {**granted, **headers}, fault is not None and fault.drop_connection
+
+    def _arrive(self, method: str, params: dict[str, Any]) -> tuple[Fault | None, float]:
+        """A call comes in: its fault if one is queued (held up first, if it says so), and
+        how late its answer is to be."""
+        with self._lock:
+            queued = self.faults.get(method)
+            fault = queued.popleft() if queued else None
+        late = 0.0
+        if fault is not None and fault.delay > 0:
+            time.sleep(fault.delay)  # this handler's own thread: other calls go on meanwhile
+        if fault is not None and fault.only_delays:
+            late, fault = fault.late, None
+        with self._lock:
+            self.calls.append(Call(method, params, time.time()))
+        return fault, late
+
+    def upload(self, ticket: str, content: bytes) -> tuple[int, bytes, bool]:
+        """The POST of a file's bytes to its upload URL: HTTP status, the plain-text
+        answer, and whether to drop the connection (after taking the bytes)."""
+        fault, late = self._arrive(UPLOAD, {"ticket": ticket, "length": len(content)})
+        if fault is not None and not fault.drop_connection:
+            status, _, _ = _faulted(fault)
+            return status, b"Service Unavailable" if status >= 500 else b"Error", False
+        with self._lock:
+            status, answer = self._upload(ticket, content)
+        time.sleep(late)
+        return status, answer, fault is not None and fault.drop_connection
+
+    def download(self, path: str, authorization: str | None) -> "Download":
+        """A GET of a file's url_private or url_private_download. With the bot token and
+        files:read, the file (if the bot may see it); without them Slack's redirect to
+        its sign-in page, never the bytes."""
+        parts = path.strip("/").split("/")  # files-pri, T…-F…, [download,] name
+        file_id = parts[1].removeprefix(f"{TEAM}-") if len(parts) >= 3 else ""
+        as_attachment = len(parts) >= 4 and parts[2] == "download"
+        fault, late = self._arrive(DOWNLOAD, {"file": file_id, "path": path})
+        if fault is not None and not fault.drop_connection:
+            status, _, headers = _faulted(fault)
+            return Download(status, headers, _html_page("Slack is having trouble"), "text/html")
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        with self._lock:
+            stored = self.files.get(file_id)
+            allowed = token == self.token and FILES_READ in self.scopes
+            if not allowed or (stored is not None and not self._sees(stored)):
+                location = f"{self.base_url}/?redir={quote(path, safe='')}"
+                headers = {"Location": location, "x-slack-meta": "?;acl_fail"}
+                found = f'<a href="{location}">Found</a>.'.encode()
+                return Download(302, headers, found, "text/html; charset=utf-8")
+            if stored is None:
+                return Download(404, {}, _html_page("File not found"), "text/html; charset=utf-8")
+        time.sleep(late)
+        disposition = "attachment" if as_attachment else "inline"
+        headers = {
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(stored.name)}",
+            "Cache-Control": "private, max-age=300",
+        }
+        drop = fault is not None and fault.drop_connection
+        return Download(200, headers, None, stored.mimetype, stored, drop)
 
     def _missing_scope(self, method: str, p: dict[str, Any]) -> dict[str, Any] | None:
         """Slack's refusal of a method whose scope the token was not granted."""
@@ -624,41 +949,104 @@ class StandIn:
     def _files_getUploadURLExternal(
         self, p: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        if not p.get("filename") or not str(p.get("length") or "").isdigit():
+        """An upload ticket: the file is nothing yet, until its bytes come and
+        files.completeUploadExternal finishes it."""
+        filename, length = str(p.get("filename") or ""), str(p.get("length") or "")
+        if not filename or length in ("", "0"):
+            return 200, {"ok": False, "error": "missing_argument"}, {}
+        if not length.isdigit():
             return 200, {"ok": False, "error": "invalid_arguments"}, {}
-        file_id = f"F{len(self.files) + 1:08d}"
-        self.files[file_id] = SharedFile(file_id, str(p["filename"]))
-        upload_url = self.url.removesuffix("api/") + f"upload/{file_id}"
-        return 200, {"ok": True, "upload_url": upload_url, "file_id": file_id}, {}
+        if len(str(p.get("alt_txt") or "")) > 1000:
+            return 200, {"ok": False, "error": "alt_txt_too_large"}, {}
+        ticket = secrets.token_urlsafe(16)
+        stored = StoredFile(
+            self._new_file_id(),
+            filename,
+            int(length),
+            BOT_USER,
+            _mimetype(filename),
+            alt_txt=p.get("alt_txt") or None,
+            ticket=ticket,
+        )
+        self.files[stored.id] = stored
+        upload_url = f"{self.base_url}/upload/v1/{ticket}"
+        return 200, {"ok": True, "upload_url": upload_url, "file_id": stored.id}, {}
 
-    def receive_upload(self, file_id: str, content: bytes) -> bool:
-        with self._lock:
-            shared = self.files.get(file_id)
-            if shared is None:
-                return False
-            shared.content = content
-            return True
+    def _upload(self, ticket: str, content: bytes) -> tuple[int, bytes]:
+        """The bytes POSTed to an upload URL: Slack answers 200 when it took them."""
+        stored = next((f for f in self.files.values() if f.ticket == ticket), None)
+        if stored is None:
+            return 404, b"Not Found"
+        if len(content) != stored.size:
+            return 400, f"length {len(content)} is not the {stored.size} announced".encode()
+        stored.data, stored.uploaded = content, True
+        return 200, f"OK - {len(content)}".encode()
 
     def _files_completeUploadExternal(
         self, p: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        given = p.get("files")
-        listed = json.loads(given) if isinstance(given, str) else given or []
-        channel = p.get("channel_id")
-        if channel and channel not in self.channels:
-            return 200, {"ok": False, "error": "channel_not_found"}, {}
-        if channel and BOT_USER not in self.channels[channel]:
-            return 200, {"ok": False, "error": "not_in_channel"}, {}
-        done = []
+        """Finishes uploads and shares them: one message, in the channel or the thread,
+        showing the files. Finishing a file again shares it again, as a second message."""
+        try:
+            listed = _as_list(p.get("files"))
+        except ValueError:
+            listed = []
+        if not listed or not all(isinstance(item, dict) for item in listed):
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        targets = [c for c in [p.get("channel_id"), *str(p.get("channels") or "").split(",")] if c]
+        targets = [self._dm_with(c) if c in self.users else c for c in targets]
+        for channel in targets:
+            error = self._channel_error(channel)
+            if error:
+                return 200, {"ok": False, "error": error}, {}
+        thread_ts = p.get("thread_ts") or None
+        for channel in targets if thread_ts else []:
+            if (channel, thread_ts) not in self.messages:
+                return 200, {"ok": False, "error": "thread_not_found"}, {}
+        found: list[StoredFile] = []
         for item in listed:
-            shared = self.files.get(str(item.get("id")))
-            if shared is None or not shared.content:
+            stored = self.files.get(str(item.get("id") or ""))
+            if stored is None or stored.user != BOT_USER or not stored.uploaded:
                 return 200, {"ok": False, "error": "file_not_found"}, {}
-            shared.title = item.get("title")
-            shared.channel, shared.thread_ts = channel, p.get("thread_ts")
-            shared.initial_comment = p.get("initial_comment")
-            done.append({"id": shared.id, "title": shared.title, "name": shared.filename})
-        return 200, {"ok": True, "files": done}, {}
+            found.append(stored)
+        comment = str(p.get("initial_comment") or "")
+        for stored, item in zip(found, listed, strict=True):
+            stored.title = item.get("title") or stored.title or stored.name
+            stored.completed, stored.ticket = True, None
+            stored.initial_comment = comment or stored.initial_comment
+        for channel in targets:
+            parent = self.messages.get((channel, thread_ts)) if thread_ts else None
+            message = StoredMessage(
+                channel,
+                self._next_ts(),
+                BOT_USER,
+                comment,
+                _rich_text(comment) if comment else [],
+                thread_ts,
+                None,
+                parent_user_id=parent.user if parent else None,
+                subtype="file_share",
+                files=[f.as_dict(self.base_url) for f in found],
+                upload=True,
+            )
+            self.messages[(channel, message.ts)] = message
+            if thread_ts:
+                self._refresh_thread(channel, thread_ts)
+            for stored in found:
+                stored.shares.append(Share(channel, message.ts, thread_ts))
+        return 200, {"ok": True, "files": [self._file_object(f) for f in found]}, {}
+
+    def _files_info(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        stored = self.files.get(str(p.get("file") or ""))
+        if stored is None or not self._sees(stored):
+            return 200, {"ok": False, "error": "file_not_found"}, {}
+        body = {
+            "ok": True,
+            "file": self._file_object(stored),
+            "comments": [],
+            "response_metadata": {"next_cursor": ""},
+        }
+        return 200, body, {}
 
     def _users_info(self, p: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         user_id = p.get("user", "")
@@ -828,6 +1216,31 @@ def _metadata(value: Any) -> dict[str, Any] | None:
     return {"event_type": given["event_type"], "event_payload": given.get("event_payload") or {}}
 
 
+def _mimetype(name: str) -> str:
+    """What Slack makes of a file's type from its name."""
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def _html_page(title: str) -> bytes:
+    """An HTML page of Slack's site, such as the sign-in page a refused download lands on."""
+    return (
+        '<!DOCTYPE html><html lang="en-US"><head><meta charset="utf-8">'
+        f"<title>{title} | Slack</title></head><body><h1>{title}</h1></body></html>"
+    ).encode()
+
+
+def _form_file(raw: bytes, content_type: str) -> bytes:
+    """The file in a multipart form: the part with a filename, else the first part."""
+    form = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    parts = list(form.iter_parts()) if form.is_multipart() else []
+    chosen = next((part for part in parts if part.get_filename()), parts[0] if parts else None)
+    payload = chosen.get_payload(decode=True) if chosen is not None else None
+    return payload if isinstance(payload, bytes) else b""
+
+
 def _rich_text(text: str) -> list[dict[str, Any]]:
     """The block Slack's client attaches to what a person types."""
     return [
@@ -919,14 +1332,26 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._answer()
 
+    def do_HEAD(self) -> None:
+        path = urlsplit(self.path).path
+        if path.startswith("/files-pri/"):
+            self._answer_download(path, head=True)
+        else:
+            self._send(405, b"", {}, "text/plain", head=True)
+
     def _answer(self) -> None:
         parts = urlsplit(self.path)
         method = parts.path.rsplit("/", 1)[-1]
         params: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._body()
         if parts.path.startswith("/upload/"):
             self._answer_upload(method, raw)
+            return
+        if self.command == "GET" and parts.path.startswith("/files-pri/"):
+            self._answer_download(parts.path)
+            return
+        if self.command == "GET" and parts.path == "/":  # where a refused download is sent
+            self._send(200, _html_page("Sign in to Slack"), {}, "text/html; charset=utf-8")
             return
         if raw.strip():
             if raw.lstrip().startswith(b"{"):
@@ -937,17 +1362,68 @@ class _Handler(BaseHTTPRequestHandler):
         token = auth.removeprefix("Bearer ").strip() or params.pop("token", None)
         status, body, headers, drop = self.owner.handle(method, token, params)
         if drop:
-            self.close_connection = True
-            self.connection.close()
+            self._drop()
             return
         self._send(status, json.dumps(body).encode(), headers)
 
-    def _answer_upload(self, file_id: str, content: bytes) -> None:
-        """Slack answers an upload with a plain-text ``OK``."""
-        if self.owner.receive_upload(file_id, content):
-            self._send(200, b"OK", {}, "text/plain")
-        else:
-            self._send(404, b"Not Found", {}, "text/plain")
+    def _body(self) -> bytes:
+        """The request's body, sent with a length or in chunks."""
+        if "chunked" not in (self.headers.get("transfer-encoding") or "").lower():
+            length = int(self.headers.get("content-length") or 0)
+            return self.rfile.read(length) if length else b""
+        pieces = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            pieces.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+        while self.rfile.readline().strip():  # trailers, up to the blank line
+            pass
+        return b"".join(pieces)
+
+    def _answer_upload(self, ticket: str, raw: bytes) -> None:
+        """Slack takes the bytes raw or as a multipart form's file, and answers in plain
+        text."""
+        content_type = self.headers.get("content-type") or ""
+        content = _form_file(raw, content_type) if "multipart/form-data" in content_type else raw
+        status, answer, drop = self.owner.upload(ticket, content)
+        if drop:
+            self._drop()
+            return
+        self._send(status, answer, {}, "text/plain; charset=utf-8")
+
+    def _answer_download(self, path: str, *, head: bool = False) -> None:
+        answer = self.owner.download(path, self.headers.get("authorization"))
+        stored = answer.file
+        if stored is None:
+            self._send(
+                answer.status, answer.page or b"", answer.headers, answer.content_type, head=head
+            )
+            return
+        self.send_response(answer.status)
+        self.send_header("Content-Type", stored.mimetype)
+        self.send_header("Content-Length", str(stored.size))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if head:
+            return
+        cut = stored.size // 2 if answer.drop else stored.size
+        sent = 0
+        try:
+            for chunk in stored.chunks():
+                chunk = chunk[: cut - sent]
+                self.wfile.write(chunk)
+                sent += len(chunk)
+                if sent >= cut:
+                    break
+        except (BrokenPipeError, ConnectionResetError):  # the reader stopped reading
+            self.close_connection = True
+            return
+        if sent != stored.size:  # cut short (or made short): the reader sees it end early
+            self._drop()
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.close()
 
     def _send(
         self,
@@ -955,6 +1431,8 @@ class _Handler(BaseHTTPRequestHandler):
         payload: bytes,
         headers: dict[str, str],
         content_type: str = "application/json; charset=utf-8",
+        *,
+        head: bool = False,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -962,4 +1440,5 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        if not head:
+            self.wfile.write(payload)
