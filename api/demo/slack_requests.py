@@ -234,21 +234,26 @@ class SlackSigner:
         subtype: str | None = None,
         files: list[dict[str, Any]] | None = None,
         parent_user_id: str = BOT_USER,
+        upload: bool = False,
     ) -> SlackRequest:
         """A ``message`` event. ``bot_id`` makes it a bot's post (this app's own if BOT_ID);
-        ``parent_user_id`` is the thread parent's author, the bot's card by default."""
+        ``parent_user_id`` is the thread parent's author, the bot's card by default.
+        ``files`` (Slack's file objects) make it a file share, as Slack sends one:
+        ``subtype`` ``file_share`` for ``message_event_for``, and no blocks without text."""
         event: dict[str, Any] = {"type": "message"}
         if subtype:
             event["subtype"] = subtype
         event.update(self._message_fields(user, text, ts, thread_ts, parent_user_id, bot_id))
         if files is not None:
-            event.update(files=files, upload=False, display_as_bot=False)
+            event.update(files=files, upload=upload, display_as_bot=False)
+            if not text:
+                del event["blocks"]
         event.update(channel=channel, event_ts=ts, channel_type="channel")
         return self.event_callback(event, event_id=event_id, event_time=int(float(ts)))
 
     def message_event_for(self, msg: StoredMessage, event_id: str | None = None) -> SlackRequest:
         """The event Slack sends for a message the stand-in holds (posted by a person or
-        echoed back for the bot's own post)."""
+        echoed back for the bot's own post), a file share's with its files."""
         return self.message_event(
             user=msg.user,
             channel=msg.channel,
@@ -257,7 +262,10 @@ class SlackSigner:
             thread_ts=msg.thread_ts,
             event_id=event_id,
             bot_id=BOT_ID if msg.user == BOT_USER else None,
+            subtype="file_share" if msg.files else None,
+            files=[dict(f) for f in msg.files] if msg.files else None,
             parent_user_id=msg.parent_user_id or BOT_USER,
+            upload=msg.upload,
         )
 
     # --------------------------------------------------------------------------- pieces
