@@ -115,11 +115,11 @@ async def latency(url: str, replies: int, rate: float) -> tuple[float, float]:
                     conversation_id=uuid.uuid4().hex, customer={"id": "c"}, reason=Reason.manual
                 ),
             )
-            await machine.take(None, esc.id, agent)
+            await machine.take(esc.id, agent)
             escs.append(esc.id)
         committed: dict[str, float] = {}
         for n in range(replies):
-            _, msg = await machine.reply(None, escs[n % len(escs)], agent, f"reply {n}")
+            _, msg = await machine.reply(escs[n % len(escs)], agent, f"reply {n}")
             committed[msg.id] = time.time()
             await asyncio.sleep(1 / rate)
         while True:

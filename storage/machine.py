@@ -1,36 +1,28 @@
 """Every transition of an escalation, each one database transaction.
 
-A transition is a conditional UPDATE (``WHERE status IN …``): zero rows means the move is
-not allowed now or somebody else got there first, and the row is then read once to say
-which, as a typed error. In the same transaction go the audit event and the outbox rows
-for the side effects. Slack and the REST API both call these methods; the rules live here.
+The rules of each move (from which statuses, to which, what it writes) are declared in
+``storage.transitions``; this module applies them. A move is a conditional UPDATE: no row
+means the move is not allowed now or somebody else got there first, and the row is then
+read once to say which, as a typed error. In the same transaction go the audit event and
+the outbox rows for the side effects. Slack and the REST API both call these methods;
+the API through ``Machine.for_platform``, which finds only that platform's escalations.
 """
 
+import copy
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    case,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import case, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
+from sqlmodel import col
 
 from storage.database import Database
-from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner
+from storage.errors import Conflict, NotFound
 from storage.group_commit import GroupCommit
 from storage.idempotency import IdempotencyClaim, store_response
 from storage.ids import new_id
@@ -40,34 +32,44 @@ from storage.models import (
     Escalation,
     Event,
     Message,
-    OutboxRow,
     Priority,
     Reason,
     Resolution,
     Role,
     Status,
 )
-from storage.outbox import PlatformEvent, SlackEffect, platform_row, slack_row
+from storage.outbox import SlackEffect
 from storage.platforms import PlatformNames
 from storage.public import escalation_public, iso
 from storage.sla import SlaPolicy, Target
 from storage.threads import message_by_slack_ts
+from storage.transitions import (
+    CHANGE_PRIORITY,
+    CLOSE,
+    CREATE,
+    CUSTOMER_MESSAGE,
+    DELETE_REPLY,
+    EDIT_REPLY,
+    HOLD,
+    NOTE,
+    REASSIGN,
+    REPLY,
+    RETURN,
+    TAKE,
+    UNASSIGN,
+    Rows,
+    Transition,
+    claim,
+    record,
+    record_all,
+    rows_of,
+)
+from storage.transitions import Actor as Actor  # re-exported: callers take it from here
 from storage.types import UTCDateTime
 
 PREVIEW_CHARS = 280
 DEFAULT_WAIT_MINUTES = 5
 _WAIT_CACHE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Somebody who acts on an escalation: a Slack user, or a platform through the API."""
-
-    id: str
-    name: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name}
 
 
 class CustomerTexts(Protocol):
@@ -121,6 +123,9 @@ DEFAULT_EDIT_WINDOW = timedelta(minutes=15)
 
 
 class Machine:
+    """The moves of escalations. As built it finds any escalation (Slack serves every
+    platform); ``for_platform`` gives the same machine as one platform sees it."""
+
     def __init__(
         self,
         db: Database,
@@ -133,18 +138,22 @@ class Machine:
         self.texts = texts
         self.sla = sla or SlaPolicy()
         self.edit_window = edit_window
+        self._scope: str | None = None
         self._platform_names = PlatformNames(db)
         self._wait_cache: dict[str, tuple[float, int]] = {}
         self._creations = GroupCommit(db, self._insert_drafts)
 
+    def for_platform(self, platform_id: str) -> "Machine":
+        """This machine as a platform's API key sees it: only that platform's escalations
+        are found (another's answer NotFound). Caches and writers stay shared."""
+        scoped = copy.copy(self)
+        scoped._scope = platform_id
+        return scoped
+
     # ----------------------------------------------------------------- creation
 
     async def create(
-        self,
-        platform_id: str,
-        new: NewEscalation,
-        *,
-        idempotency: IdempotencyClaim | None = None,
+        self, platform_id: str, new: NewEscalation, *, idempotency: IdempotencyClaim | None = None
     ) -> tuple[Escalation, bool]:
         """Open an escalation, or return the conversation's active one (``created`` False)."""
         draft = await self._draft(platform_id, new, idempotency)
@@ -166,19 +175,12 @@ class Machine:
         for column, value in self._sla_columns(esc).items():
             values[column] = value
             setattr(esc, column, value)
-        created_event = self._event(esc, "created", None, now, {"priority": str(esc.priority)})
-        customer_message = await self._customer_text("created", esc, wait_minutes=wait_minutes)
-        outbox = [
-            slack_row(esc, SlackEffect.CARD_POST, now),
-            platform_row(
-                esc,
-                PlatformEvent.CREATED,
-                created_event.id,
-                now,
-                {"customer_message": customer_message},
-            ),
-        ]
-        return _Draft(now, esc, values, messages, created_event, outbox, new.assign_to, idempotency)
+        customer_message = await self._customer_text(CREATE, esc, wait_minutes=wait_minutes)
+        effects = CREATE.effects(
+            {"priority": str(esc.priority)}, platform_data={"customer_message": customer_message}
+        )
+        created = rows_of(esc, now, effects)
+        return _Draft(now, esc, values, messages, created, new.assign_to, idempotency)
 
     async def _insert_drafts(
         self, s: AsyncSession, drafts: list["_Draft"]
@@ -193,10 +195,7 @@ class Machine:
         messages = [m for d in fresh for m in d.messages]
         if messages:
             await s.execute(insert(Message), messages)
-        if fresh:
-            await s.execute(insert(Event), [_columns(d.event) for d in fresh])
-            outbox = [_columns(row, exclude={"id"}) for d in fresh for row in d.outbox]
-            await s.execute(insert(OutboxRow), outbox)
+        await record_all(s, [d.rows for d in fresh])
         results = []
         for draft in drafts:
             result = (
@@ -224,16 +223,16 @@ class Machine:
         self, s: AsyncSession, draft: "_Draft", esc: Escalation, created: bool
     ) -> tuple[Escalation, bool]:
         if created and draft.assign_to is not None:
-            esc = await self._take_queued(
-                s, esc, draft.assign_to, draft.now, post_card_update=False
-            )
+            # The card is not posted yet: its first post shows the owner.
+            taking = _Taking(TAKE, draft.assign_to, draft.now, card_posted=False)
+            esc = await self._take_held(s, esc.id, taking)
         if draft.idempotency is not None:
             body = escalation_public(esc)
             await store_response(s, draft.idempotency, 201 if created else 200, body)
         return esc, created
 
     def _insert_ignoring_active_duplicate(self, rows: list[dict[str, Any]]) -> Any:
-        table = Escalation.__table__  # type: ignore[attr-defined]
+        table = Escalation.__table__  # type: ignore[attr-defined]  # SQLModel sets it on table models
         return (
             self.db.insert(table)
             .values(rows)
@@ -248,73 +247,44 @@ class Machine:
 
     # ------------------------------------------------------------ transitions
 
-    async def take(self, scope: str | None, esc_id: str, agent: Actor) -> Escalation:
+    async def take(self, esc_id: str, agent: Actor) -> Escalation:
         async with self.db.write() as s:
-            return await self._take(s, scope, esc_id, agent)
+            return await self._take(s, esc_id, agent)
 
-    async def _take(
-        self, s: AsyncSession, scope: str | None, esc_id: str, agent: Actor
-    ) -> Escalation:
+    async def _take(self, s: AsyncSession, esc_id: str, agent: Actor) -> Escalation:
         now = self.db.clock.now()
-        esc = await self._conditional_update(
-            s, scope, esc_id, Escalation.status == Status.queued, _taken_values(agent, now)
-        )
+        esc = await self._claim(s, TAKE, esc_id, _taken_values(agent, now))
         if esc is None:
-            current = await self._load(s, scope, esc_id)
+            current = await self._load(s, esc_id)
             if current.status == Status.taken:
                 if current.assignee_id == agent.id:
                     return current  # taking what you already own changes nothing
                 raise Conflict(esc_id, current.assignee_id or "", current.assignee_name or "")
-            raise InvalidTransition(esc_id, "take", current.status)
-        return await self._after_take(s, esc, agent, now, "taken", post_card_update=True)
+            raise TAKE.refusal(esc_id, current)
+        return await self._after_take(s, esc, _Taking(TAKE, agent, now))
 
-    async def _take_queued(
-        self,
-        s: AsyncSession,
-        esc: Escalation,
-        agent: Actor,
-        now: datetime,
-        *,
-        post_card_update: bool,
-    ) -> Escalation:
+    async def _take_held(self, s: AsyncSession, esc_id: str, taking: "_Taking") -> Escalation:
         """Take an escalation this transaction already holds, known to be queued (just
-        created, whose card is not posted yet, or locked for a PATCH)."""
-        taken = await self._conditional_update(
-            s, None, esc.id, Escalation.status == Status.queued, _taken_values(agent, now)
-        )
+        created, or locked for a PATCH)."""
+        taken = await self._claim(s, TAKE, esc_id, _taken_values(taking.agent, taking.now))
         assert taken is not None, "the row is held by this transaction"
-        return await self._after_take(s, taken, agent, now, "taken", post_card_update)
+        return await self._after_take(s, taken, taking)
 
-    async def _after_take(
-        self,
-        s: AsyncSession,
-        esc: Escalation,
-        agent: Actor,
-        now: datetime,
-        event_type: str,
-        post_card_update: bool,
-        data: dict[str, Any] | None = None,
-    ) -> Escalation:
+    async def _after_take(self, s: AsyncSession, esc: Escalation, taking: "_Taking") -> Escalation:
         esc = await self._refresh_sla(s, esc)
-        event = self._event(esc, event_type, agent, now, data or {"agent": agent.as_dict()})
-        s.add(event)
-        if post_card_update:
-            s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-        text = await self._customer_text("taken", esc, agent=agent.as_dict())
-        s.add(
-            platform_row(
-                esc,
-                PlatformEvent.TAKEN,
-                event.id,
-                now,
-                {"agent": agent.as_dict(), "customer_message": text},
-            )
+        agent = taking.agent.as_dict()
+        text = await self._customer_text(taking.move, esc, agent=agent)
+        effects = taking.move.effects(
+            taking.data if taking.data is not None else {"agent": agent},
+            actor=taking.agent,
+            platform_data={"agent": agent, "customer_message": text},
+            without=() if taking.card_posted else (SlackEffect.CARD_UPDATE,),
         )
+        record(s, esc, taking.now, effects)
         return esc
 
     async def reply(
         self,
-        scope: str | None,
         esc_id: str,
         agent: Actor,
         content: str,
@@ -327,46 +297,31 @@ class Machine:
         same with its formatting (the content itself when not given). From Slack they are
         in the thread already, and a Slack message (by its ts) is relayed once however
         often it arrives."""
-        said = _Said(content, content if markdown is None else markdown)
+        markdown = content if markdown is None else markdown
+        said = _Said(content, markdown, tuple(attachments), from_slack_ts)
         try:
             async with self.db.write() as s:
-                return await self._reply(s, scope, esc_id, agent, said, attachments, from_slack_ts)
+                return await self._reply(s, esc_id, agent, said)
         except _Duplicate as dup:
             async with self.db.read() as s:
-                return await self._load(s, scope, esc_id), dup.original
+                return await self._load(s, esc_id), dup.original
 
     async def _reply(
-        self,
-        s: AsyncSession,
-        scope: str | None,
-        esc_id: str,
-        agent: Actor,
-        said: "_Said",
-        attachments: Sequence[dict[str, Any]],
-        from_slack_ts: str | None,
+        self, s: AsyncSession, esc_id: str, agent: Actor, said: "_Said"
     ) -> tuple[Escalation, Message]:
-        content = said.content
         now = self.db.clock.now()
-        esc = await self._conditional_update(
-            s,
-            scope,
-            esc_id,
-            and_(Escalation.status == Status.taken, Escalation.assignee_id == agent.id),
-            {
-                "first_reply_at": func.coalesce(Escalation.first_reply_at, _at(now)),
-                "awaiting_owner_since": None,
-                "last_message_at": now,
-                "last_message_preview": _preview(content),
-            },
-        )
+        values = {
+            "first_reply_at": func.coalesce(col(Escalation.first_reply_at), _at(now)),
+            "awaiting_owner_since": None,
+            "last_message_at": now,
+            "last_message_preview": _preview(said.content),
+        }
+        esc = await self._claim(s, REPLY, esc_id, values, by=agent)
         if esc is None:
-            current = await self._load(s, scope, esc_id)
-            if current.status == Status.taken:
-                raise NotOwner(esc_id, "reply to", current.assignee_name, current.assignee_id)
-            raise InvalidTransition(esc_id, "reply to", current.status)
-        if from_slack_ts is not None:
+            raise REPLY.refusal(esc_id, await self._load(s, esc_id))
+        if said.slack_ts is not None:
             # The row lock taken by the update orders a racing retry of the same message.
-            original = await message_by_slack_ts(s, esc_id, from_slack_ts)
+            original = await message_by_slack_ts(s, esc_id, said.slack_ts)
             if original is not None:
                 s.expunge(original)
                 raise _Duplicate(original)
@@ -374,38 +329,32 @@ class Machine:
             id=new_id("msg"),
             escalation_id=esc.id,
             role=Role.agent,
-            content=content,
-            attachments=list(attachments),
+            content=said.content,
+            attachments=list(said.attachments),
             author_id=agent.id,
             author_name=agent.name,
-            slack_ts=from_slack_ts,
+            slack_ts=said.slack_ts,
             sent_at=now,
             created_at=now,
         )
         s.add(msg)
-        event = self._event(esc, "reply", agent, now, {"message_id": msg.id})
-        s.add(event)
-        if from_slack_ts is None:
-            s.add(slack_row(esc, SlackEffect.THREAD_MESSAGE, now, message_id=msg.id))
-        s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-        s.add(
-            platform_row(
-                esc,
-                PlatformEvent.MESSAGE,
-                event.id,
-                now,
-                {
-                    "message": {
-                        "id": msg.id,
-                        "content": content,
-                        "markdown": said.markdown,
-                        "attachments": msg.attachments,
-                        "agent": agent.as_dict(),
-                        "sent_at": iso(now),
-                    }
-                },
-            )
+        message = {
+            "id": msg.id,
+            "content": said.content,
+            "markdown": said.markdown,
+            "attachments": msg.attachments,
+            "agent": agent.as_dict(),
+            "sent_at": iso(now),
+        }
+        effects = REPLY.effects(
+            {"message_id": msg.id},
+            actor=agent,
+            platform_data={"message": message},
+            message_id=msg.id,
+            # A reply written in Slack is in the thread already.
+            without=() if said.slack_ts is None else (SlackEffect.THREAD_MESSAGE,),
         )
+        record(s, esc, now, effects)
         return esc, msg
 
     async def hold_slack_message(
@@ -419,10 +368,8 @@ class Machine:
             "slack_ts": slack_ts,
         }
         async with self.db.write() as s:
-            esc = await self._load(s, None, esc_id)
-            event = self._event(esc, "held", author, self.db.clock.now(), data)
-            s.add(event)
-            return event
+            esc = await self._load(s, esc_id)
+            return record(s, esc, self.db.clock.now(), HOLD.effects(data, actor=author))
 
     async def take_and_send(
         self, esc_id: str, agent: Actor, held_event_id: str
@@ -431,21 +378,21 @@ class Machine:
         try:
             async with self.db.write() as s:
                 held = await self._held(s, esc_id, held_event_id, agent)
-                await self._take(s, None, esc_id, agent)
+                await self._take(s, esc_id, agent)
                 content = held.data["content"]
-                said = _Said(content, held.data.get("markdown", content))
-                return await self._reply(s, None, esc_id, agent, said, (), held.data["slack_ts"])
+                markdown = held.data.get("markdown", content)
+                said = _Said(content, markdown, (), held.data["slack_ts"])
+                return await self._reply(s, esc_id, agent, said)
         except _Duplicate as dup:
             async with self.db.read() as s:
-                return await self._load(s, None, esc_id), dup.original
+                return await self._load(s, esc_id), dup.original
 
     async def keep_as_note(self, esc_id: str, author: Actor, held_event_id: str) -> Event:
         async with self.db.write() as s:
             held = await self._held(s, esc_id, held_event_id, author)
-            esc = await self._load(s, None, esc_id)
-            return self._note(
-                s, esc, author, held.data["content"], self.db.clock.now(), from_slack=True
-            )
+            esc = await self._load(s, esc_id)
+            now = self.db.clock.now()
+            return self._note(s, esc, author, held.data["content"], now, from_slack=True)
 
     # ------------------------------------------------------ edits and deletes in Slack
 
@@ -462,9 +409,6 @@ class Machine:
             esc, msg = found
             now = self.db.clock.now()
             data = {"message_id": msg.id, "content": content, "previous": msg.content}
-            event = self._event(esc, "message_edited", author, now, data)
-            s.add(event)
-            msg.content = content
             message = {
                 "id": msg.id,
                 "content": content,
@@ -474,9 +418,9 @@ class Machine:
                 "sent_at": iso(msg.sent_at),
                 "edited_at": iso(now),
             }
-            s.add(
-                platform_row(esc, PlatformEvent.MESSAGE_EDITED, event.id, now, {"message": message})
-            )
+            effects = EDIT_REPLY.effects(data, actor=author, platform_data={"message": message})
+            record(s, esc, now, effects)
+            msg.content = content
             return SlackChange.RELAYED
 
     async def delete_slack_reply(self, esc_id: str, author: Actor, slack_ts: str) -> SlackChange:
@@ -488,16 +432,12 @@ class Machine:
             if isinstance(found, SlackChange):
                 return found
             esc, msg = found
-            now = self.db.clock.now()
-            event = self._event(
-                esc, "message_deleted", author, now, {"message_id": msg.id, "content": msg.content}
+            effects = DELETE_REPLY.effects(
+                {"message_id": msg.id, "content": msg.content},
+                actor=author,
+                platform_data={"message_id": msg.id},
             )
-            s.add(event)
-            s.add(
-                platform_row(
-                    esc, PlatformEvent.MESSAGE_DELETED, event.id, now, {"message_id": msg.id}
-                )
-            )
+            record(s, esc, self.db.clock.now(), effects)
             await s.delete(msg)
             return SlackChange.RELAYED
 
@@ -506,14 +446,14 @@ class Machine:
     ) -> tuple[Escalation, Message] | SlackChange:
         """The escalation (locked, so a change never overtakes a reply) and the message the
         author may still change for the customer, or why not."""
-        esc = await self._load(s, None, esc_id, lock=True)
+        esc = await self._load(s, esc_id, lock=True)
         msg = await message_by_slack_ts(s, esc_id, slack_ts)
         if msg is None or msg.role != Role.agent:
             return SlackChange.NOT_SENT
         in_time = self.db.clock.now() - msg.sent_at <= self.edit_window
         theirs = (
             msg.author_id == author.id
-            and esc.status == Status.taken
+            and EDIT_REPLY.allows(esc.status)  # the same rule for deleting
             and esc.assignee_id == author.id
         )
         return (esc, msg) if in_time and theirs else SlackChange.TOO_LATE
@@ -523,25 +463,19 @@ class Machine:
         if (
             held is None
             or held.escalation_id != esc_id
-            or held.type != "held"
+            or held.type != HOLD.event
             or held.actor_id != author.id
         ):
             raise NotFound("held message", held_event_id)
         return held
 
     async def add_note(
-        self,
-        scope: str | None,
-        esc_id: str,
-        author: Actor,
-        content: str,
-        *,
-        from_slack: bool = False,
+        self, esc_id: str, author: Actor, content: str, *, from_slack: bool = False
     ) -> Event:
         """An internal note: kept in the audit trail and the thread, never sent to the customer."""
         async with self.db.write() as s:
-            esc = await self._load(s, scope, esc_id)
-            return self._note(s, esc, author, content, self.db.clock.now(), from_slack)
+            esc = await self._load(s, esc_id)
+            return self._note(s, esc, author, content, self.db.clock.now(), from_slack=from_slack)
 
     def _note(
         self,
@@ -550,154 +484,105 @@ class Machine:
         author: Actor,
         content: str,
         now: datetime,
+        *,
         from_slack: bool,
     ) -> Event:
-        event = self._event(esc, "note", author, now, {"content": content})
-        s.add(event)
-        if not from_slack:
-            s.add(slack_row(esc, SlackEffect.THREAD_NOTE, now, event_id=event.id))
-        return event
+        # A note written in Slack is in the thread already.
+        without = (SlackEffect.THREAD_NOTE,) if from_slack else ()
+        return record(
+            s, esc, now, NOTE.effects({"content": content}, actor=author, without=without)
+        )
 
-    async def add_customer_message(
-        self, scope: str | None, esc_id: str, new: NewMessage
-    ) -> tuple[Message, bool]:
+    async def add_customer_message(self, esc_id: str, new: NewMessage) -> tuple[Message, bool]:
         """A message from the customer's side; a repeated ``external_id`` returns the original."""
         if new.external_id is not None:
             async with self.db.read() as s:
-                await self._load(s, scope, esc_id)
+                await self._load(s, esc_id)
                 original = await _message_by_external_id(s, esc_id, new.external_id)
                 if original is not None:
                     return original, False
         try:
             async with self.db.write() as s:
-                now = self.db.clock.now()
-                sent_at = new.sent_at or now
-                esc = await self._conditional_update(
-                    s,
-                    scope,
-                    esc_id,
-                    Escalation.status.in_(ACTIVE_STATUSES),
-                    {
-                        "last_message_at": sent_at,
-                        "last_message_preview": _preview(new.content),
-                        **_awaiting_owner_after(new.role, now),
-                    },
-                )
-                if esc is None:
-                    current = await self._load(s, scope, esc_id)
-                    raise InvalidTransition(esc_id, "add a message to", current.status)
-                if new.external_id is not None:
-                    # The row lock taken by the update orders racing duplicates; look again.
-                    original = await _message_by_external_id(s, esc_id, new.external_id)
-                    if original is not None:
-                        s.expunge(original)  # keep it loaded through the rollback
-                        raise _Duplicate(original)
-                msg = _message_row(esc.id, new, now)
-                s.add(msg)
-                s.add(
-                    self._event(
-                        esc, "message", None, now, {"message_id": msg.id, "role": str(new.role)}
-                    )
-                )
-                s.add(slack_row(esc, SlackEffect.THREAD_MESSAGE, now, message_id=msg.id))
-                s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-                return msg, True
+                return await self._add_customer_message(s, esc_id, new), True
         except _Duplicate as dup:
             return dup.original, False
 
-    async def return_to_bot(self, scope: str | None, esc_id: str, agent: Actor) -> Escalation:
-        async with self.db.write() as s:
-            now = self.db.clock.now()
-            esc = await self._end(s, scope, esc_id, agent, "return", Status.returned, now, {})
-            event = self._event(esc, "returned", agent, now, {})
-            s.add(event)
-            s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-            text = await self._customer_text("returned", esc, agent=agent.as_dict())
-            s.add(
-                platform_row(esc, PlatformEvent.RETURNED, event.id, now, {"customer_message": text})
-            )
-            return esc
+    async def _add_customer_message(self, s: AsyncSession, esc_id: str, new: NewMessage) -> Message:
+        now = self.db.clock.now()
+        values = {
+            "last_message_at": new.sent_at or now,
+            "last_message_preview": _preview(new.content),
+            **_awaiting_owner_after(new.role, now),
+        }
+        esc = await self._claim(s, CUSTOMER_MESSAGE, esc_id, values)
+        if esc is None:
+            raise CUSTOMER_MESSAGE.refusal(esc_id, await self._load(s, esc_id))
+        if new.external_id is not None:
+            # The row lock taken by the update orders racing duplicates; look again.
+            original = await _message_by_external_id(s, esc_id, new.external_id)
+            if original is not None:
+                s.expunge(original)  # keep it loaded through the rollback
+                raise _Duplicate(original)
+        msg = _message_row(esc.id, new, now)
+        s.add(msg)
+        data = {"message_id": msg.id, "role": str(new.role)}
+        record(s, esc, now, CUSTOMER_MESSAGE.effects(data, message_id=msg.id))
+        return msg
+
+    async def return_to_bot(self, esc_id: str, agent: Actor) -> Escalation:
+        return await self._end(_Ending(RETURN, esc_id, agent))
 
     async def close(
         self,
-        scope: str | None,
         esc_id: str,
         agent: Actor,
         resolution: Resolution,
+        *,
         note: str | None = None,
         keep_ai_paused: bool = False,
     ) -> Escalation:
+        ending = _Ending(
+            CLOSE,
+            esc_id,
+            agent,
+            columns={
+                "resolution": resolution,
+                "close_note": note,
+                "keep_ai_paused": keep_ai_paused,
+            },
+            details={"resolution": str(resolution), "note": note, "keep_ai_paused": keep_ai_paused},
+            text_variables={"resolution": str(resolution)},
+        )
+        return await self._end(ending)
+
+    async def _end(self, ending: "_Ending") -> Escalation:
+        """Queued escalations may be ended by anyone; taken ones only by their owner."""
+        move, esc_id, agent = ending.move, ending.esc_id, ending.agent
         async with self.db.write() as s:
             now = self.db.clock.now()
-            esc = await self._end(
-                s,
-                scope,
-                esc_id,
-                agent,
-                "close",
-                Status.closed,
-                now,
-                {"resolution": resolution, "close_note": note, "keep_ai_paused": keep_ai_paused},
-            )
-            details = {
-                "resolution": str(resolution),
-                "note": note,
-                "keep_ai_paused": keep_ai_paused,
-            }
-            event = self._event(esc, "closed", agent, now, details)
-            s.add(event)
-            s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
-            text = await self._customer_text(
-                "closed", esc, agent=agent.as_dict(), resolution=str(resolution)
-            )
-            s.add(
-                platform_row(
-                    esc, PlatformEvent.CLOSED, event.id, now, {**details, "customer_message": text}
-                )
-            )
-            return esc
-
-    async def _end(
-        self,
-        s: AsyncSession,
-        scope: str | None,
-        esc_id: str,
-        agent: Actor,
-        action: str,
-        status: Status,
-        now: datetime,
-        values: dict[str, Any],
-    ) -> Escalation:
-        """Queued escalations may be ended by anyone; taken ones only by their owner."""
-        allowed = or_(
-            Escalation.status == Status.queued,
-            and_(Escalation.status == Status.taken, Escalation.assignee_id == agent.id),
-        )
-        esc = await self._conditional_update(
-            s,
-            scope,
-            esc_id,
-            allowed,
-            {
-                **values,
-                "status": status,
+            values = {
+                **ending.columns,
                 "ended_at": now,
                 "ended_by": agent.as_dict(),
                 "assignee_id": None,
                 "assignee_name": None,
                 "awaiting_owner_since": None,
-            },
-        )
-        if esc is None:
-            current = await self._load(s, scope, esc_id)
-            if current.status == Status.taken:
-                raise NotOwner(esc_id, action, current.assignee_name, current.assignee_id)
-            raise InvalidTransition(esc_id, action, current.status)
-        return await self._refresh_sla(s, esc)
+            }
+            esc = await self._claim(s, move, esc_id, values, by=agent)
+            if esc is None:
+                raise move.refusal(esc_id, await self._load(s, esc_id))
+            esc = await self._refresh_sla(s, esc)
+            text = await self._customer_text(
+                move, esc, agent=agent.as_dict(), **ending.text_variables
+            )
+            platform_data = {**ending.details, "customer_message": text}
+            record(
+                s, esc, now, move.effects(ending.details, actor=agent, platform_data=platform_data)
+            )
+            return esc
 
     async def update(
         self,
-        scope: str | None,
         esc_id: str,
         by: Actor,
         *,
@@ -707,89 +592,68 @@ class Machine:
     ) -> Escalation:
         """Change priority, owner and/or add a note, all or nothing."""
         async with self.db.write() as s:
-            now = self.db.clock.now()
-            esc = await self._load(s, scope, esc_id, lock=True)
+            change = _Change(by, self.db.clock.now())
+            esc = await self._load(s, esc_id, lock=True)
             if not isinstance(priority, Unset) and priority != esc.priority:
-                esc = await self._set_priority(s, esc, priority, by, now)
+                esc = await self._set_priority(s, esc, change, priority)
             if not isinstance(assignee, Unset):
-                esc = await self._assign(s, esc, assignee, by, now)
+                esc = await self._assign(s, esc, change, assignee)
             if note:
-                self._note(s, esc, by, note, now, from_slack=False)
+                self._note(s, esc, by, note, change.now, from_slack=False)
             return esc
 
     async def _set_priority(
-        self, s: AsyncSession, esc: Escalation, priority: Priority, by: Actor, now: datetime
+        self, s: AsyncSession, esc: Escalation, change: "_Change", priority: Priority
     ) -> Escalation:
-        if esc.status not in ACTIVE_STATUSES:
-            raise InvalidTransition(esc.id, "change the priority of", esc.status)
+        if not CHANGE_PRIORITY.allows(esc.status):
+            raise CHANGE_PRIORITY.refusal(esc.id, esc)
         before = esc.priority
-        updated = await self._conditional_update(
-            s, None, esc.id, Escalation.status.in_(ACTIVE_STATUSES), {"priority": priority}
-        )
+        updated = await self._claim(s, CHANGE_PRIORITY, esc.id, {"priority": priority})
         assert updated is not None, "the row is locked by this transaction"
         updated = await self._refresh_sla(s, updated)
-        s.add(
-            self._event(
-                updated, "priority_changed", by, now, {"from": str(before), "to": str(priority)}
-            )
-        )
-        s.add(slack_row(updated, SlackEffect.CARD_UPDATE, now))
+        data = {"from": str(before), "to": str(priority)}
+        record(s, updated, change.now, CHANGE_PRIORITY.effects(data, actor=change.by))
         return updated
 
     async def _assign(
-        self, s: AsyncSession, esc: Escalation, agent: Actor | None, by: Actor, now: datetime
+        self, s: AsyncSession, esc: Escalation, change: "_Change", agent: Actor | None
     ) -> Escalation:
-        if esc.status not in ACTIVE_STATUSES:
-            raise InvalidTransition(esc.id, "assign", esc.status)
+        if not (TAKE.allows(esc.status) or REASSIGN.allows(esc.status)):
+            raise REASSIGN.refusal(esc.id, esc)
         if agent is None:
-            if esc.status == Status.queued:
-                return esc
-            previous = {"id": esc.assignee_id, "name": esc.assignee_name}
-            updated = await self._conditional_update(
-                s,
-                None,
-                esc.id,
-                Escalation.status == Status.taken,
-                {
-                    "status": Status.queued,
-                    "assignee_id": None,
-                    "assignee_name": None,
-                    "taken_at": None,
-                    "awaiting_owner_since": None,
-                },
-            )
-            assert updated is not None, "the row is locked by this transaction"
-            updated = await self._refresh_sla(s, updated)
-            s.add(self._event(updated, "unassigned", by, now, {"previous": previous}))
-            s.add(slack_row(updated, SlackEffect.CARD_UPDATE, now))
-            return updated
-        if esc.status == Status.queued:
-            return await self._take_queued(s, esc, agent, now, post_card_update=True)
+            return await self._unassign(s, esc, change)
+        if TAKE.allows(esc.status):
+            return await self._take_held(s, esc.id, _Taking(TAKE, agent, change.now))
         if esc.assignee_id == agent.id:
             return esc
         previous = {"id": esc.assignee_id, "name": esc.assignee_name}
-        updated = await self._conditional_update(
-            s,
-            None,
-            esc.id,
-            Escalation.status == Status.taken,
-            {
-                "assignee_id": agent.id,
-                "assignee_name": agent.name,
-                "taken_at": now,
-                "awaiting_owner_since": now,
-            },
-        )
+        values = {
+            "assignee_id": agent.id,
+            "assignee_name": agent.name,
+            "taken_at": change.now,
+            "awaiting_owner_since": change.now,
+        }
+        updated = await self._claim(s, REASSIGN, esc.id, values)
         assert updated is not None, "the row is locked by this transaction"
-        return await self._after_take(
-            s,
-            updated,
-            agent,
-            now,
-            "reassigned",
-            post_card_update=True,
-            data={"agent": agent.as_dict(), "previous": previous, "by": by.as_dict()},
-        )
+        data = {"agent": agent.as_dict(), "previous": previous, "by": change.by.as_dict()}
+        return await self._after_take(s, updated, _Taking(REASSIGN, agent, change.now, data))
+
+    async def _unassign(self, s: AsyncSession, esc: Escalation, change: "_Change") -> Escalation:
+        if not UNASSIGN.allows(esc.status):
+            return esc  # nobody owns it
+        previous = {"id": esc.assignee_id, "name": esc.assignee_name}
+        values = {
+            "assignee_id": None,
+            "assignee_name": None,
+            "taken_at": None,
+            "awaiting_owner_since": None,
+        }
+        updated = await self._claim(s, UNASSIGN, esc.id, values)
+        assert updated is not None, "the row is locked by this transaction"
+        updated = await self._refresh_sla(s, updated)
+        data = {"previous": previous}
+        record(s, updated, change.now, UNASSIGN.effects(data, actor=change.by))
+        return updated
 
     # ---------------------------------------------------------------------- SLA
 
@@ -810,7 +674,7 @@ class Machine:
             return esc
         stmt = (
             update(Escalation)
-            .where(Escalation.id == esc.id)
+            .where(col(Escalation.id) == esc.id)
             .values(**columns)
             .returning(Escalation)
             .execution_options(synchronize_session=False, populate_existing=True)
@@ -819,30 +683,27 @@ class Machine:
 
     # ----------------------------------------------------------------- helpers
 
-    async def _conditional_update(
+    async def _claim(
         self,
         s: AsyncSession,
-        scope: str | None,
+        move: Transition,
         esc_id: str,
-        condition: ColumnElement[bool],
-        values: dict[str, Any],
+        values: Mapping[str, Any],
+        *,
+        by: Actor | None = None,
     ) -> Escalation | None:
-        stmt = update(Escalation).where(Escalation.id == esc_id, condition)
-        if scope is not None:
-            stmt = stmt.where(Escalation.platform_id == scope)
-        stmt = (
-            stmt.values(**values, version=Escalation.version + 1, updated_at=self.db.clock.now())
-            .returning(Escalation)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        return (await s.execute(stmt)).scalars().first()
+        """The move's conditional update, as a new version of the row."""
+        bumped = {
+            **values,
+            "version": col(Escalation.version) + 1,
+            "updated_at": self.db.clock.now(),
+        }
+        return await claim(s, move.claim(esc_id, bumped, by=by, scope=self._scope))
 
-    async def _load(
-        self, s: AsyncSession, scope: str | None, esc_id: str, *, lock: bool = False
-    ) -> Escalation:
-        stmt = select(Escalation).where(Escalation.id == esc_id)
-        if scope is not None:
-            stmt = stmt.where(Escalation.platform_id == scope)
+    async def _load(self, s: AsyncSession, esc_id: str, *, lock: bool = False) -> Escalation:
+        stmt = select(Escalation).where(col(Escalation.id) == esc_id)
+        if self._scope is not None:
+            stmt = stmt.where(col(Escalation.platform_id) == self._scope)
         if lock:
             stmt = stmt.with_for_update()
         esc = (await s.execute(stmt.execution_options(populate_existing=True))).scalars().first()
@@ -854,26 +715,17 @@ class Machine:
         self, s: AsyncSession, platform_id: str, conversation_id: str
     ) -> Escalation | None:
         stmt = select(Escalation).where(
-            Escalation.platform_id == platform_id,
-            Escalation.conversation_id == conversation_id,
-            Escalation.status.in_(ACTIVE_STATUSES),
+            col(Escalation.platform_id) == platform_id,
+            col(Escalation.conversation_id) == conversation_id,
+            col(Escalation.status).in_(ACTIVE_STATUSES),
         )
         return (await s.execute(stmt)).scalars().first()
 
-    def _event(
-        self,
-        esc: Escalation,
-        event_type: str,
-        actor: Actor | None,
-        now: datetime,
-        data: dict[str, Any],
-    ) -> Event:
-        return Event.of(esc.id, event_type, now, data, (actor.id, actor.name) if actor else None)
-
-    async def _customer_text(self, kind: str, esc: Escalation, **variables: Any) -> str:
-        """The customer-facing text for ``kind``, in the customer's language."""
+    async def _customer_text(self, move: Transition, esc: Escalation, **variables: Any) -> str:
+        """The customer-facing text of ``move``, in the customer's language."""
+        assert move.customer_text is not None, f"{move.event} has no customer text"
         return self.texts.render(
-            kind,
+            move.customer_text,
             platform=await self._platform_names.get(esc.platform_id),
             locale=_locale(esc),
             variables={"customer": esc.customer, **variables},
@@ -888,17 +740,17 @@ class Machine:
         async with self.db.read() as s:
             rows = (
                 await s.execute(
-                    select(Escalation.created_at, Escalation.first_taken_at)
+                    select(col(Escalation.created_at), col(Escalation.first_taken_at))
                     .where(
-                        Escalation.platform_id == platform_id,
-                        Escalation.first_taken_at.is_not(None),
-                        Escalation.created_at >= since,
+                        col(Escalation.platform_id) == platform_id,
+                        col(Escalation.first_taken_at).is_not(None),
+                        col(Escalation.created_at) >= since,
                     )
-                    .order_by(Escalation.created_at.desc())
+                    .order_by(col(Escalation.created_at).desc())
                     .limit(50)
                 )
             ).all()
-        waits = [(taken - created).total_seconds() / 60 for created, taken in rows]
+        waits = [(taken - created).total_seconds() / 60 for created, taken in rows if taken]
         minutes = max(1, round(statistics.median(waits))) if waits else DEFAULT_WAIT_MINUTES
         self._wait_cache[platform_id] = (time.monotonic(), minutes)
         return minutes
@@ -910,18 +762,51 @@ class _Draft:
     escalation: Escalation
     values: dict[str, Any]
     messages: list[dict[str, Any]]
-    event: Event
-    outbox: list[OutboxRow]
+    rows: Rows  # the created event and its outbox rows
     assign_to: Actor | None
     idempotency: IdempotencyClaim | None
 
 
 @dataclass(frozen=True)
 class _Said:
-    """An agent's message as the customer gets it: plain, and as CommonMark."""
+    """An agent's message as the customer gets it: plain, and as CommonMark; from Slack,
+    the ts of the message in the thread."""
 
     content: str
     markdown: str
+    attachments: tuple[dict[str, Any], ...] = ()
+    slack_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class _Taking:
+    """An owner's arrival: taken from the queue (TAKE), or handed over (REASSIGN)."""
+
+    move: Transition
+    agent: Actor
+    now: datetime
+    data: dict[str, Any] | None = None  # the audit event's, when more than the agent
+    card_posted: bool = True  # False: the card's first post will show the owner
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """A return to the bot or a close, and what the ending row and its event keep."""
+
+    move: Transition
+    esc_id: str
+    agent: Actor
+    columns: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)  # the event's and the platform's
+    text_variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """Who changes an escalation through a PATCH, and when."""
+
+    by: Actor
+    now: datetime
 
 
 class _Duplicate(Exception):
@@ -936,11 +821,10 @@ def _at(when: datetime) -> Any:
 
 def _taken_values(agent: Actor, now: datetime) -> dict[str, Any]:
     return {
-        "status": Status.taken,
         "assignee_id": agent.id,
         "assignee_name": agent.name,
         "taken_at": now,
-        "first_taken_at": func.coalesce(Escalation.first_taken_at, _at(now)),
+        "first_taken_at": func.coalesce(col(Escalation.first_taken_at), _at(now)),
         "awaiting_owner_since": now,  # the customer now waits on the owner's first words
     }
 
@@ -949,8 +833,8 @@ def _awaiting_owner_after(role: Role, now: datetime) -> dict[str, Any]:
     """A customer's message starts the owner's quiet clock, unless it already runs."""
     if role != Role.customer:
         return {}
-    since = func.coalesce(Escalation.awaiting_owner_since, _at(now))
-    waiting = case((Escalation.status == Status.taken, since), else_=None)
+    since = func.coalesce(col(Escalation.awaiting_owner_since), _at(now))
+    waiting = case((col(Escalation.status) == Status.taken, since), else_=None)
     return {"awaiting_owner_since": waiting}
 
 
@@ -998,18 +882,9 @@ def _message_row(esc_id: str, new: NewMessage, now: datetime) -> Message:
     return Message(**_message_values(esc_id, new, now))
 
 
-def _columns(row: SQLModel, exclude: set[str] | None = None) -> dict[str, Any]:
-    """A table row's column values, for a bulk insert."""
-    return {
-        column.key: getattr(row, column.key)
-        for column in row.__table__.columns  # type: ignore[attr-defined]
-        if not exclude or column.key not in exclude
-    }
-
-
 async def _message_by_external_id(s: AsyncSession, esc_id: str, external_id: str) -> Message | None:
     stmt = select(Message).where(
-        Message.escalation_id == esc_id, Message.external_id == external_id
+        col(Message.escalation_id) == esc_id, col(Message.external_id) == external_id
     )
     return (await s.execute(stmt)).scalars().first()
 

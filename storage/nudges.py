@@ -9,11 +9,12 @@ that only one sweeper can win: the next nudge needs a new quiet period.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlmodel import col
 
 from storage.database import Database
-from storage.models import Escalation, Event, Status
-from storage.outbox import SlackEffect, slack_row
+from storage.models import Escalation
+from storage.transitions import NUDGE, claim, record
 
 BATCH = 500
 
@@ -28,10 +29,11 @@ class Nudge:
 async def sweep(db: Database, quiet_for: timedelta, *, limit: int = BATCH) -> list[Nudge]:
     """Nudge every owner whose customer has waited ``quiet_for``; returns this sweeper's."""
     now = db.clock.now()
+    waiting_since = col(Escalation.awaiting_owner_since)
     due = (
         select(Escalation)
-        .where(Escalation.awaiting_owner_since <= now - quiet_for)  # set only while taken
-        .order_by(Escalation.awaiting_owner_since)
+        .where(waiting_since <= now - quiet_for)  # set only while taken
+        .order_by(waiting_since)
         .limit(limit)
     )
     async with db.read() as s:
@@ -46,26 +48,20 @@ async def sweep(db: Database, quiet_for: timedelta, *, limit: int = BATCH) -> li
 
 async def _nudge(db: Database, esc: Escalation, now: datetime) -> Nudge | None:
     assert esc.awaiting_owner_since is not None and esc.assignee_id is not None
+    # Still the same owner, and the same wait: otherwise they replied, or it changed hands.
+    unchanged = (
+        col(Escalation.assignee_id) == esc.assignee_id,
+        col(Escalation.awaiting_owner_since) == esc.awaiting_owner_since,
+    )
+    waited = (now - esc.awaiting_owner_since).total_seconds()
+    data = {
+        "owner": {"id": esc.assignee_id, "name": esc.assignee_name},
+        "waiting_since": esc.awaiting_owner_since.isoformat(),
+        "waited_seconds": round(waited),
+    }
     async with db.write() as s:
-        claimed = await s.execute(
-            update(Escalation)
-            .where(
-                Escalation.id == esc.id,
-                Escalation.status == Status.taken,
-                Escalation.assignee_id == esc.assignee_id,
-                Escalation.awaiting_owner_since == esc.awaiting_owner_since,
-            )
-            .values(awaiting_owner_since=None)
-        )
-        if claimed.rowcount != 1:
+        won = await claim(s, NUDGE.claim(esc.id, {"awaiting_owner_since": None}, where=unchanged))
+        if won is None:
             return None  # another sweeper nudged, or the owner replied or changed
-        waited = (now - esc.awaiting_owner_since).total_seconds()
-        data = {
-            "owner": {"id": esc.assignee_id, "name": esc.assignee_name},
-            "waiting_since": esc.awaiting_owner_since.isoformat(),
-            "waited_seconds": round(waited),
-        }
-        event = Event.of(esc.id, "owner_nudged", now, data)
-        s.add(event)
-        s.add(slack_row(esc, SlackEffect.OWNER_NUDGE, now, event_id=event.id))
+        record(s, esc, now, NUDGE.effects(data))
     return Nudge(esc.id, esc.assignee_id, esc.awaiting_owner_since)

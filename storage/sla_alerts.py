@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlmodel import col
 
 from storage.database import Database
-from storage.models import Escalation, Event
+from storage.models import Escalation
 from storage.outbox import SlackEffect, slack_row
 from storage.sla import BREACHED, SlaPolicy, Target
+from storage.transitions import SLA_AT_RISK, SLA_BREACHED, Claim, Effects, claim, record
 
 BATCH = 500
 
@@ -39,12 +40,8 @@ async def sweep(db: Database, policy: SlaPolicy, *, limit: int = BATCH) -> list[
     now = db.clock.now()
     # Only running clocks have a next check, so the index on it alone finds the work; a
     # status condition here would tempt SQLite's planner into the status index instead.
-    due = (
-        select(Escalation)
-        .where(Escalation.sla_check_at <= now)
-        .order_by(Escalation.sla_check_at)
-        .limit(limit)
-    )
+    check_at = col(Escalation.sla_check_at)
+    due = select(Escalation).where(check_at <= now).order_by(check_at).limit(limit)
     async with db.read() as s:
         candidates = list((await s.execute(due)).scalars())
     raised: list[Alert] = []
@@ -71,34 +68,26 @@ async def _advance(db: Database, policy: SlaPolicy, esc: Escalation, now: dateti
         values["first_take_sla_level"] = levels[Target.first_take]
     if Target.resolution in levels:
         values["resolution_sla_level"] = levels[Target.resolution]
+    # Claimed only as this sweeper saw it: no transition and no other sweeper since.
+    as_seen = (
+        col(Escalation.status) == esc.status,
+        col(Escalation.first_take_sla_level) == esc.first_take_sla_level,
+        col(Escalation.resolution_sla_level) == esc.resolution_sla_level,
+        col(Escalation.sla_check_at) == esc.sla_check_at,
+    )
     async with db.write() as s:
-        claimed = await s.execute(
-            update(Escalation)
-            .where(
-                Escalation.id == esc.id,
-                Escalation.status == esc.status,
-                Escalation.first_take_sla_level == esc.first_take_sla_level,
-                Escalation.resolution_sla_level == esc.resolution_sla_level,
-                Escalation.sla_check_at == esc.sla_check_at,
-            )
-            .values(**values)
-        )
-        if claimed.rowcount != 1:
+        if await claim(s, Claim(esc.id, values, as_seen)) is None:
             return []  # another sweeper, or a transition, got there first
         for alert in alerts:
-            _record(s, esc, alert, now)
+            record(s, esc, now, _effects(esc, alert))
         if alerts:
             s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
     return alerts
 
 
-def _record(s: AsyncSession, esc: Escalation, alert: Alert, now: datetime) -> None:
-    kind = "sla_breached" if alert.breached else "sla_at_risk"
+def _effects(esc: Escalation, alert: Alert) -> Effects:
     data = {"target": str(alert.target), "level": alert.level, "due_at": alert.due_at.isoformat()}
-    event = Event.of(esc.id, kind, now, data)
-    s.add(event)
-    s.add(slack_row(esc, SlackEffect.SLA_ALERT, now, event_id=event.id))
-    if alert.breached:
-        s.add(slack_row(esc, SlackEffect.SLA_MANAGERS, now, event_id=event.id))
-        if esc.assignee_id:
-            s.add(slack_row(esc, SlackEffect.SLA_OWNER, now, event_id=event.id))
+    if not alert.breached:
+        return SLA_AT_RISK.effects(data)
+    # A breach goes to the managers, and to the owner if there is one.
+    return SLA_BREACHED.effects(data, without=() if esc.assignee_id else (SlackEffect.SLA_OWNER,))

@@ -38,7 +38,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         change = machine.take if action["action_id"] == Action.TAKE else machine.return_to_bot
         await attempt(
-            client, where_clicked(body), change(None, action["value"], await deps.actor_of(body))
+            client, where_clicked(body), change(action["value"], await deps.actor_of(body))
         )
 
     @app.action(Action.REPLY)
@@ -68,7 +68,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if esc is None:
             return
         if choice == MoreOption.UNASSIGN:
-            change = machine.update(None, esc.id, await deps.actor_of(body), assignee=None)
+            change = machine.update(esc.id, await deps.actor_of(body), assignee=None)
             await attempt(client, where, change)
         elif choice == MoreOption.PRIORITY:
             await _open(client, body, priority_modal(esc, where.metadata(esc.id)))

@@ -188,22 +188,20 @@ async def _posted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
             await tell(client, where, prompt.text, prompt.blocks_as_dicts())
         return
     if esc.status != Status.taken:
-        note = machine.add_note(None, esc.id, author, text, from_slack=True)
+        note = machine.add_note(esc.id, author, text, from_slack=True)
         if await attempt(client, where, note) is not None:
             await tell(client, where, notices.not_relayed_ended(str(esc.status)))
         return
     if esc.assignee_id != author.id:
-        note = machine.add_note(None, esc.id, author, text, from_slack=True)
+        note = machine.add_note(esc.id, author, text, from_slack=True)
         if await attempt(client, where, note) is not None:
             await tell(client, where, notices.note_kept(esc.assignee_id, esc.assignee_name))
         return
     if text.lower().startswith(NOTE_PREFIX):
         content = text[len(NOTE_PREFIX) :].strip()
-        await attempt(
-            client, where, machine.add_note(None, esc.id, author, content, from_slack=True)
-        )
+        await attempt(client, where, machine.add_note(esc.id, author, content, from_slack=True))
         return
-    reply = machine.reply(None, esc.id, author, text, from_slack_ts=ts, markdown=said.markdown)
+    reply = machine.reply(esc.id, author, text, from_slack_ts=ts, markdown=said.markdown)
     sent = await attempt(client, where, reply)
     if sent is not None and event.get("files"):
         await tell(client, where, notices.files_not_relayed())
@@ -240,7 +238,7 @@ async def _edited(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
     what = "a message already sent to the customer" if relayed else "a message in the thread"
     note = f"Edited {what} in Slack. Now: {said.content}"
     done = await attempt(
-        client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)
+        client, where, deps.machine.add_note(esc.id, author, note, from_slack=True)
     )
     if done is not None and relayed:
         await tell(client, where, notices.edit_not_relayed())
@@ -266,7 +264,7 @@ async def _deleted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[
     said = await _customer_text(deps, client, previous)
     note = f"Deleted in Slack a message the customer already has: {said.content}"
     done = await attempt(
-        client, where, deps.machine.add_note(None, esc.id, author, note, from_slack=True)
+        client, where, deps.machine.add_note(esc.id, author, note, from_slack=True)
     )
     if done is not None:
         await tell(client, where, notices.delete_not_relayed())

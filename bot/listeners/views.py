@@ -39,7 +39,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
 
         async def change() -> Any:
-            return await machine.reply(None, esc_id, await deps.actor_of(body), text)
+            return await machine.reply(esc_id, await deps.actor_of(body), text)
 
         await submit(ack, client, where, change(), Input.REPLY_TEXT)
 
@@ -50,7 +50,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
         async def change() -> Any:
             actor = await deps.actor_of(body)
-            return await machine.close(None, esc_id, actor, resolution, note, keep_paused)
+            return await machine.close(
+                esc_id, actor, resolution, note=note, keep_ai_paused=keep_paused
+            )
 
         await submit(ack, client, where, change(), Input.RESOLUTION)
 
@@ -72,7 +74,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
 
         async def change() -> Any:
-            return await machine.update(None, esc_id, await deps.actor_of(body), assignee=agent)
+            return await machine.update(esc_id, await deps.actor_of(body), assignee=agent)
 
         await submit(ack, client, where, change(), Input.ASSIGNEE)
 
@@ -86,6 +88,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
         async def change() -> Any:
             actor = await deps.actor_of(body)
-            return await machine.update(None, esc_id, actor, priority=chosen)
+            return await machine.update(esc_id, actor, priority=chosen)
 
         await submit(ack, client, where, change(), Input.PRIORITY)

@@ -220,8 +220,9 @@ class MachineRules(RuleBasedStateMachine):
         assert not isinstance(outcome, StorageError), f"refused unexpectedly: {outcome!r}"
         return outcome
 
-    def scope(self, pick: bool) -> str | None:
-        return self.platform_id if pick else None
+    def seen_by(self, scoped: bool) -> Machine:
+        """The machine as the escalation's platform sees it, or as Slack does."""
+        return self.machine.for_platform(self.platform_id) if scoped else self.machine
 
     def new_escalation(self, conversation_id: str, priority: Priority, **kw: Any) -> NewEscalation:
         return NewEscalation(
@@ -303,7 +304,7 @@ class MachineRules(RuleBasedStateMachine):
     @rule(agent=agents, scoped=st.booleans())
     def take(self, agent: str, scoped: bool) -> None:
         m = self.model
-        outcome = self.call(self.machine.take(self.scope(scoped), m.esc_id, actor(agent)))
+        outcome = self.call(self.seen_by(scoped).take(m.esc_id, actor(agent)))
         if m.status == Status.queued:
             esc = self.accepted(outcome)
             m.took(agent)
@@ -326,9 +327,7 @@ class MachineRules(RuleBasedStateMachine):
         self.ts += 1
         slack_ts = f"1700000000.{self.ts:06d}" if from_slack else None
         outcome = self.call(
-            self.machine.reply(
-                self.scope(scoped), m.esc_id, actor(agent), "Xin chào", from_slack_ts=slack_ts
-            )
+            self.seen_by(scoped).reply(m.esc_id, actor(agent), "Xin chào", from_slack_ts=slack_ts)
         )
         if m.status == Status.taken and m.owner == agent:
             esc, msg = self.accepted(outcome)
@@ -347,9 +346,7 @@ class MachineRules(RuleBasedStateMachine):
     def add_note(self, agent: str, scoped: bool, from_slack: bool) -> None:
         m = self.model
         outcome = self.call(
-            self.machine.add_note(
-                self.scope(scoped), m.esc_id, actor(agent), "internal", from_slack=from_slack
-            )
+            self.seen_by(scoped).add_note(m.esc_id, actor(agent), "internal", from_slack=from_slack)
         )
         event = self.accepted(outcome)  # notes are allowed in every status
         assert event.type == "note" and event.actor_id == agent
@@ -373,7 +370,7 @@ class MachineRules(RuleBasedStateMachine):
     def customer_message(self, external_id: str | None, role: Role, scoped: bool) -> None:
         m = self.model
         new = NewMessage(role, "still waiting", external_id=external_id)
-        outcome = self.call(self.machine.add_customer_message(self.scope(scoped), m.esc_id, new))
+        outcome = self.call(self.seen_by(scoped).add_customer_message(m.esc_id, new))
         if external_id is not None and external_id in m.external_ids:
             msg, created = self.accepted(outcome)  # a repeat answers the original, any status
             assert not created and msg.id == m.external_ids[external_id]
@@ -391,7 +388,7 @@ class MachineRules(RuleBasedStateMachine):
     @rule(agent=agents, scoped=st.booleans())
     def return_to_bot(self, agent: str, scoped: bool) -> None:
         m = self.model
-        outcome = self.call(self.machine.return_to_bot(self.scope(scoped), m.esc_id, actor(agent)))
+        outcome = self.call(self.seen_by(scoped).return_to_bot(m.esc_id, actor(agent)))
         if self.check_ended_or_refused(outcome, agent, Status.returned, "return"):
             m.status, m.owner = Status.returned, None
             m.wrote("returned", ("card.update",), m.sent("escalation.returned"))
@@ -413,8 +410,8 @@ class MachineRules(RuleBasedStateMachine):
     ) -> None:
         m = self.model
         outcome = self.call(
-            self.machine.close(
-                self.scope(scoped), m.esc_id, actor(agent), resolution, note, keep_ai_paused
+            self.seen_by(scoped).close(
+                m.esc_id, actor(agent), resolution, note=note, keep_ai_paused=keep_ai_paused
             )
         )
         if self.check_ended_or_refused(outcome, agent, Status.closed, "close"):
@@ -466,8 +463,7 @@ class MachineRules(RuleBasedStateMachine):
         if error is None and note:
             after.wrote("note", ("thread.note",))
         outcome = self.call(
-            self.machine.update(
-                self.scope(scoped),
+            self.seen_by(scoped).update(
                 m.esc_id,
                 actor(by),
                 priority=priority,
@@ -495,17 +491,18 @@ class MachineRules(RuleBasedStateMachine):
         """Another platform's scope finds nothing and writes nothing, whatever the status."""
         m = self.model
         who = actor(m.owner or AGENTS[0])
+        elsewhere = self.machine.for_platform(NOWHERE)
         calls = {
-            "take": lambda: self.machine.take(NOWHERE, m.esc_id, who),
-            "reply": lambda: self.machine.reply(NOWHERE, m.esc_id, who, "hi"),
-            "note": lambda: self.machine.add_note(NOWHERE, m.esc_id, who, "x"),
-            "message": lambda: self.machine.add_customer_message(
-                NOWHERE, m.esc_id, NewMessage(Role.customer, "x", external_id=external_id)
+            "take": lambda: elsewhere.take(m.esc_id, who),
+            "reply": lambda: elsewhere.reply(m.esc_id, who, "hi"),
+            "note": lambda: elsewhere.add_note(m.esc_id, who, "x"),
+            "message": lambda: elsewhere.add_customer_message(
+                m.esc_id, NewMessage(Role.customer, "x", external_id=external_id)
             ),
-            "return": lambda: self.machine.return_to_bot(NOWHERE, m.esc_id, who),
-            "close": lambda: self.machine.close(NOWHERE, m.esc_id, who, Resolution.resolved),
-            "update": lambda: self.machine.update(
-                NOWHERE, m.esc_id, who, priority=Priority.urgent, assignee=None, note="x"
+            "return": lambda: elsewhere.return_to_bot(m.esc_id, who),
+            "close": lambda: elsewhere.close(m.esc_id, who, Resolution.resolved),
+            "update": lambda: elsewhere.update(
+                m.esc_id, who, priority=Priority.urgent, assignee=None, note="x"
             ),
         }
         self.refused(self.call(calls[action]()), NotFound)

@@ -170,7 +170,9 @@ async def add_message(
         attachments=[a.model_dump(mode="json") for a in body.attachments],
         external_id=body.external_id,
     )
-    msg, created = await svc.machine.add_customer_message(owner.platform_id, escalation_id, new)
+    msg, created = await svc.machine.for_platform(owner.platform_id).add_customer_message(
+        escalation_id, new
+    )
     return JSONResponse(message_public(msg), status_code=201 if created else 200)
 
 
@@ -181,7 +183,7 @@ async def take(
     escalation_id: EscalationId, body: AgentAction, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
     agent = await resolve_agent(svc, body.agent, "agent")
-    esc = await svc.machine.take(owner.platform_id, escalation_id, agent)
+    esc = await svc.machine.for_platform(owner.platform_id).take(escalation_id, agent)
     svc.metrics.transitions.labels("take").inc()
     return JSONResponse(escalation_public(esc))
 
@@ -197,9 +199,8 @@ async def reply(
 ) -> JSONResponse:
     agent = await resolve_agent(svc, body.agent, "agent")
     attachments = [a.model_dump(mode="json") for a in body.attachments]
-    _, msg = await svc.machine.reply(
-        owner.platform_id, escalation_id, agent, body.content, attachments
-    )
+    machine = svc.machine.for_platform(owner.platform_id)
+    _, msg = await machine.reply(escalation_id, agent, body.content, attachments)
     svc.metrics.transitions.labels("reply").inc()
     return JSONResponse(message_public(msg), status_code=201)
 
@@ -214,7 +215,9 @@ async def add_note(
     escalation_id: EscalationId, body: Note, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
     agent = await resolve_agent(svc, body.agent, "agent")
-    event = await svc.machine.add_note(owner.platform_id, escalation_id, agent, body.content)
+    event = await svc.machine.for_platform(owner.platform_id).add_note(
+        escalation_id, agent, body.content
+    )
     return JSONResponse(event_public(event), status_code=201)
 
 
@@ -225,7 +228,7 @@ async def return_to_bot(
     escalation_id: EscalationId, body: AgentAction, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
     agent = await resolve_agent(svc, body.agent, "agent")
-    esc = await svc.machine.return_to_bot(owner.platform_id, escalation_id, agent)
+    esc = await svc.machine.for_platform(owner.platform_id).return_to_bot(escalation_id, agent)
     svc.metrics.transitions.labels("return").inc()
     return JSONResponse(escalation_public(esc))
 
@@ -237,8 +240,12 @@ async def close(
     escalation_id: EscalationId, body: Close, svc: ServicesDep, owner: PlatformDep
 ) -> JSONResponse:
     agent = await resolve_agent(svc, body.agent, "agent")
-    esc = await svc.machine.close(
-        owner.platform_id, escalation_id, agent, body.resolution, body.note, body.keep_ai_paused
+    esc = await svc.machine.for_platform(owner.platform_id).close(
+        escalation_id,
+        agent,
+        body.resolution,
+        note=body.note,
+        keep_ai_paused=body.keep_ai_paused,
     )
     svc.metrics.transitions.labels("close").inc()
     return JSONResponse(escalation_public(esc))
@@ -251,8 +258,7 @@ async def update(
     assignee = UNSET
     if "assignee" in body.model_fields_set:
         assignee = await resolve_agent(svc, body.assignee, "assignee") if body.assignee else None
-    esc = await svc.machine.update(
-        owner.platform_id,
+    esc = await svc.machine.for_platform(owner.platform_id).update(
         escalation_id,
         platform_actor(owner),
         priority=body.priority if body.priority is not None else UNSET,
