@@ -37,12 +37,13 @@ from blocks.thread import note_message as note_post
 from bot.pacing import ChannelPacer
 from bot.posts import CARD_KEY, key_for, post_metadata
 from bot.routing import Router
-from storage import deliveries, rerouting, threads
+from storage import rerouting, threads
 from storage.database import Database
-from storage.deliveries import Claimed
-from storage.drain import Drainer
 from storage.models import Escalation, Event, Role, SlackThread, Status, Topic
-from storage.outbox import SlackEffect
+from storage.outbox import deliveries
+from storage.outbox.deliveries import Claimed
+from storage.outbox.drain import Drainer
+from storage.outbox.rows import SlackEffect
 from storage.platforms import PlatformNames
 from storage.rerouting import Rerouted
 

@@ -47,7 +47,7 @@ from storage.models import (
     Role,
     Status,
 )
-from storage.outbox import PlatformEvent, SlackEffect, platform_row, slack_row
+from storage.outbox.rows import PlatformEvent, SlackEffect, platform_row, slack_row
 from storage.platforms import PlatformNames
 from storage.public import escalation_public, iso
 from storage.sla import SlaPolicy, Target

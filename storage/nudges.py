@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from storage.database import Database
 from storage.models import Escalation, Event, Status
-from storage.outbox import SlackEffect, slack_row
+from storage.outbox.rows import SlackEffect, slack_row
 
 BATCH = 500
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import Escalation, Event
-from storage.outbox import SlackEffect, slack_row
+from storage.outbox.rows import SlackEffect, slack_row
 from storage.sla import BREACHED, SlaPolicy, Target
 
 BATCH = 500

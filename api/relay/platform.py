@@ -24,11 +24,11 @@ from prometheus_client import CollectorRegistry, Counter
 from standardwebhooks.webhooks import Webhook
 
 from api.relay.callback_urls import Resolver, UnsafeCallbackUrl, checked_addresses, system_resolver
-from storage import deliveries
 from storage.database import Database
-from storage.deliveries import Claimed
-from storage.drain import Drainer
 from storage.models import Topic
+from storage.outbox import deliveries
+from storage.outbox.deliveries import Claimed
+from storage.outbox.drain import Drainer
 from storage.platforms import platform_of
 from storage.sealing import SecretBox
 

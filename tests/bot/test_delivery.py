@@ -16,9 +16,9 @@ from bot.client import worker_client
 from bot.delivery import SlackDelivery
 from bot.pacing import ChannelPacer
 from bot.posts import METADATA_TYPE
-from storage import deliveries
 from storage.clock import ManualClock
 from storage.models import DeliveryState, OutboxRow, Topic
+from storage.outbox import deliveries
 from tests.bot.conftest import ANN, CHANNEL, SlackEnv, eventually, running_slack_env
 
 

@@ -7,10 +7,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 
-from storage import deliveries
 from storage.database import Database, cause, unavailable
-from storage.deliveries import Claimed
 from storage.models import Topic
+from storage.outbox import deliveries
+from storage.outbox.deliveries import Claimed
 
 log = logging.getLogger("baton.outbox")
 

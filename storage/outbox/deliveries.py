@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 
 from storage.database import Database, unavailable
 from storage.models import DeliveryState, OutboxRow, Topic
-from storage.outbox import RETRY_FOR, PlatformEvent, slack_reply_status
+from storage.outbox.rows import RETRY_FOR, PlatformEvent, slack_reply_status
 
 # Longer than any one attempt may take (the relay's timeouts), so a live worker keeps its
 # rows; short enough that rows of a worker that died are picked up again soon.
