@@ -39,7 +39,7 @@ class PlatformEvent(StrEnum):
 
 
 def slack_row(esc: Escalation, kind: SlackEffect, now: datetime, **payload: Any) -> OutboxRow:
-    return _slack_row(esc.id, esc.platform_id, kind, now, payload)
+    return slack_row_for(esc.id, esc.platform_id, kind, now, payload)
 
 
 def slack_reply_status(
@@ -51,7 +51,7 @@ def slack_reply_status(
     now: datetime,
 ) -> OutboxRow:
     payload = {"message_id": message_id, "state": state, "error": error}
-    return _slack_row(escalation_id, platform_id, SlackEffect.REPLY_STATUS, now, payload)
+    return slack_row_for(escalation_id, platform_id, SlackEffect.REPLY_STATUS, now, payload)
 
 
 def slack_row_for(
@@ -62,16 +62,6 @@ def slack_row_for(
     payload: dict[str, Any],
 ) -> OutboxRow:
     """A Slack row for an escalation known by its id."""
-    return _slack_row(escalation_id, platform_id, kind, now, payload)
-
-
-def _slack_row(
-    escalation_id: str,
-    platform_id: str | None,
-    kind: SlackEffect,
-    now: datetime,
-    payload: dict[str, Any],
-) -> OutboxRow:
     return OutboxRow(
         topic=Topic.slack,
         kind=kind,
