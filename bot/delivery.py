@@ -16,7 +16,7 @@ saying why, and the managers are told once per channel (storage.rerouting).
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -121,6 +121,9 @@ class _Attempt:
     in_thread: dict[str, str] | None = None  # what Baton already posted there, by key
 
 
+_Handler = Callable[[_Attempt, SlackThread], Awaitable[None]]
+
+
 class SlackDelivery(OutboxWorker):
     topic = Topic.slack
     first_retry, longest_wait = FIRST_RETRY, LONGEST_WAIT
@@ -153,6 +156,18 @@ class SlackDelivery(OutboxWorker):
         self._team_id: str | None = None
         self._bot_name = "Baton"  # as auth.test names the bot, once asked
         self._platform_names = PlatformNames(db)
+        # What each kind does, once the card is in Slack (``_handle``).
+        self._handlers: dict[SlackEffect, _Handler] = {
+            SlackEffect.CARD_UPDATE: self._update_card,
+            SlackEffect.THREAD_MESSAGE: self._thread_message,
+            SlackEffect.THREAD_NOTE: self._thread_note,
+            SlackEffect.REPLY_STATUS: self._reply_status,
+            SlackEffect.SLA_ALERT: self._sla,
+            SlackEffect.SLA_MANAGERS: self._sla,
+            SlackEffect.SLA_OWNER: self._sla,
+            SlackEffect.OWNER_NUDGE: self._owner_nudge,
+            SlackEffect.CARD_REROUTED: self._rerouted_notice,
+        }
 
     # --------------------------------------------------------------------------- outcome
 
@@ -240,23 +255,12 @@ class SlackDelivery(OutboxWorker):
             # The card was never posted (its post was given up on): post it now, then this.
             thread = await self._post_card(attempt)
             if row.kind == SlackEffect.CARD_UPDATE:
-                return
-        if row.kind == SlackEffect.CARD_UPDATE:
-            await self._update_card(attempt, thread)
-        elif row.kind == SlackEffect.THREAD_MESSAGE:
-            await self._thread_message(attempt, thread)
-        elif row.kind == SlackEffect.THREAD_NOTE:
-            await self._thread_note(attempt, thread)
-        elif row.kind == SlackEffect.REPLY_STATUS:
-            await self._reply_status(attempt, thread)
-        elif row.kind in (SlackEffect.SLA_ALERT, SlackEffect.SLA_MANAGERS, SlackEffect.SLA_OWNER):
-            await self._sla(attempt, thread)
-        elif row.kind == SlackEffect.OWNER_NUDGE:
-            await self._owner_nudge(attempt, thread)
-        elif row.kind == SlackEffect.CARD_REROUTED:
-            await self._rerouted_notice(attempt, thread)
-        else:
-            raise Park(f"unknown slack outbox kind {row.kind!r}")
+                return  # the card just posted shows the latest state
+        try:
+            handler = self._handlers[SlackEffect(row.kind)]
+        except (ValueError, KeyError):  # no such kind, or none handled here
+            raise Park(f"unknown slack outbox kind {row.kind!r}") from None
+        await handler(attempt, thread)
 
     async def _post_card(self, attempt: _Attempt) -> SlackThread:
         """Post the card (once) and its first thread replies: transcript and context."""
