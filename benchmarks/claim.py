@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.databases import PG_ADMIN, database, drop  # noqa: E402
-from storage import deliveries  # noqa: E402
 from storage.database import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import DeliveryState, Escalation, OutboxRow, Topic  # noqa: E402
+from storage.outbox import deliveries  # noqa: E402
 from storage.platforms import add_platform  # noqa: E402
 from storage.sealing import SecretBox, new_secret_key  # noqa: E402
 

@@ -16,8 +16,7 @@ saying why, and the managers are told once per channel (storage.rerouting).
 import asyncio
 import logging
 import random
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,12 +36,13 @@ from blocks.thread import note_message as note_post
 from bot.pacing import ChannelPacer
 from bot.posts import CARD_KEY, key_for, post_metadata
 from bot.routing import Router
-from storage import deliveries, rerouting, threads
+from storage import rerouting, threads
 from storage.database import Database
-from storage.deliveries import Claimed
-from storage.drain import Drainer
 from storage.models import Escalation, Event, Role, SlackThread, Status, Topic
-from storage.outbox import SlackEffect
+from storage.outbox import deliveries
+from storage.outbox.deliveries import Claimed
+from storage.outbox.rows import SlackEffect
+from storage.outbox.worker import OutboxWorker
 from storage.platforms import PlatformNames
 from storage.rerouting import Rerouted
 
@@ -121,12 +121,13 @@ class _Attempt:
     in_thread: dict[str, str] | None = None  # what Baton already posted there, by key
 
 
-def backoff(failures: int, rng: Callable[[], float] = random.random) -> timedelta:
-    base = min(LONGEST_WAIT, FIRST_RETRY * (2 ** (failures - 1)))
-    return base * (0.8 + 0.4 * rng())
+_Handler = Callable[[_Attempt, SlackThread], Awaitable[None]]
 
 
-class SlackDelivery:
+class SlackDelivery(OutboxWorker):
+    topic = Topic.slack
+    first_retry, longest_wait = FIRST_RETRY, LONGEST_WAIT
+
     def __init__(
         self,
         db: Database,
@@ -142,38 +143,31 @@ class SlackDelivery:
         managers_channel: str | None = None,
         oncall_group: str | None = None,
     ) -> None:
-        self.db, self.client, self.router = db, client, router
-        self.managers_channel, self.oncall_group = managers_channel, oncall_group
-        self.pacer = pacer or ChannelPacer()
-        self.metrics, self.rng = metrics, rng
-        self.worker_id = f"slack-{uuid.uuid4().hex[:12]}"
         # ``concurrency`` rows at work (database and Slack calls) at once; up to ``in_hand``
         # claimed, the rest waiting for their channel's turn or for a place at work.
+        super().__init__(
+            db, "slack", concurrency=max(in_hand, concurrency), poll_interval=poll_interval, rng=rng
+        )
         self._at_work = asyncio.Semaphore(concurrency)
+        self.client, self.router = client, router
+        self.managers_channel, self.oncall_group = managers_channel, oncall_group
+        self.pacer = pacer or ChannelPacer()
+        self.metrics = metrics
         self._team_id: str | None = None
         self._bot_name = "Baton"  # as auth.test names the bot, once asked
         self._platform_names = PlatformNames(db)
-        self._drainer = Drainer(
-            db,
-            Topic.slack,
-            self.worker_id,
-            self._deliver,
-            concurrency=max(in_hand, concurrency),
-            poll_interval=poll_interval,
-        )
-
-    async def run(self) -> None:
-        await self._drainer.run()
-
-    async def run_once(self) -> int:
-        return await self._drainer.run_once()
-
-    async def drain(self, rounds: int = 1000) -> int:
-        return await self._drainer.drain(rounds)
-
-    async def aclose(self, grace: float = 0.0) -> None:
-        """Stop (cancel ``run`` first), giving rows at work ``grace`` seconds."""
-        await self._drainer.aclose(grace)
+        # What each kind does, once the card is in Slack (``_handle``).
+        self._handlers: dict[SlackEffect, _Handler] = {
+            SlackEffect.CARD_UPDATE: self._update_card,
+            SlackEffect.THREAD_MESSAGE: self._thread_message,
+            SlackEffect.THREAD_NOTE: self._thread_note,
+            SlackEffect.REPLY_STATUS: self._reply_status,
+            SlackEffect.SLA_ALERT: self._sla,
+            SlackEffect.SLA_MANAGERS: self._sla,
+            SlackEffect.SLA_OWNER: self._sla,
+            SlackEffect.OWNER_NUDGE: self._owner_nudge,
+            SlackEffect.CARD_REROUTED: self._rerouted_notice,
+        }
 
     # --------------------------------------------------------------------------- outcome
 
@@ -194,8 +188,7 @@ class SlackDelivery:
         """Renew the row's lease for a wait of ``seconds_more``, or after a long one; False
         (and a log line) if the lease ran out and another worker has the row now: it is
         theirs to deliver, not this worker's."""
-        until = self.db.clock.now() + timedelta(seconds=seconds_more) + deliveries.LEASE
-        if await deliveries.renew(self.db, attempt.row, self.worker_id, until):
+        if await self._renew(attempt.row, seconds_more):
             return True
         row = attempt.row
         log.info("slack: %s for %s went to another worker", row.kind, row.escalation_id)
@@ -215,26 +208,26 @@ class SlackDelivery:
             log.exception("slack: %s for %s failed unexpectedly", row.kind, row.escalation_id)
             await self._retry(attempt, Retry("unexpected error (see the log)"))
         else:
-            await deliveries.mark_done(self.db, row, self.worker_id)
+            await self._done(row)
 
     async def _retry(self, attempt: _Attempt, retry: Retry) -> None:
-        row, now = attempt.row, self.db.clock.now()
-        wait = retry.wait or backoff(row.attempts + 1, self.rng)
-        if retry.error == "ratelimited" and not attempt.posted and not row.uncertain:
-            # Nothing happened: give the row back without counting an attempt.
-            await deliveries.defer(self.db, row, self.worker_id, now + wait)
-            return
-        if row.give_up_at is not None and now >= row.give_up_at:
-            await self._park(row, f"{retry.error} (retried for 24 hours)")
-            return
+        row = attempt.row
+        wait = retry.wait or self._backoff(row)
+        # Rate limited before anything happened: the row goes back without counting an attempt.
+        untried = retry.error == "ratelimited" and not attempt.posted and not row.uncertain
+        await self._failed(row, retry.error, wait, untried=untried)
+
+    def _retrying(self, row: Claimed, error: str, wait: timedelta) -> None:
         log.info(
             "slack: %s for %s failed (%s); next try in %.0fs",
             row.kind,
             row.escalation_id,
-            retry.error,
+            error,
             wait.total_seconds(),
         )
-        await deliveries.mark_retry(self.db, row, self.worker_id, retry.error, now + wait)
+
+    def _giving_up(self, row: Claimed, error: str) -> str:
+        return f"{error} (retried for 24 hours)"
 
     async def _park(self, row: Claimed, error: str) -> None:
         code = error.split(" ", 1)[0]
@@ -248,7 +241,7 @@ class SlackDelivery:
         )
         if self.metrics is not None:
             self.metrics.parked.labels(code).inc()
-        await deliveries.mark_failed(self.db, row, self.worker_id, error)
+        await super()._park(row, error)
 
     # ---------------------------------------------------------------------------- kinds
 
@@ -262,23 +255,12 @@ class SlackDelivery:
             # The card was never posted (its post was given up on): post it now, then this.
             thread = await self._post_card(attempt)
             if row.kind == SlackEffect.CARD_UPDATE:
-                return
-        if row.kind == SlackEffect.CARD_UPDATE:
-            await self._update_card(attempt, thread)
-        elif row.kind == SlackEffect.THREAD_MESSAGE:
-            await self._thread_message(attempt, thread)
-        elif row.kind == SlackEffect.THREAD_NOTE:
-            await self._thread_note(attempt, thread)
-        elif row.kind == SlackEffect.REPLY_STATUS:
-            await self._reply_status(attempt, thread)
-        elif row.kind in (SlackEffect.SLA_ALERT, SlackEffect.SLA_MANAGERS, SlackEffect.SLA_OWNER):
-            await self._sla(attempt, thread)
-        elif row.kind == SlackEffect.OWNER_NUDGE:
-            await self._owner_nudge(attempt, thread)
-        elif row.kind == SlackEffect.CARD_REROUTED:
-            await self._rerouted_notice(attempt, thread)
-        else:
-            raise Park(f"unknown slack outbox kind {row.kind!r}")
+                return  # the card just posted shows the latest state
+        try:
+            handler = self._handlers[SlackEffect(row.kind)]
+        except (ValueError, KeyError):  # no such kind, or none handled here
+            raise Park(f"unknown slack outbox kind {row.kind!r}") from None
+        await handler(attempt, thread)
 
     async def _post_card(self, attempt: _Attempt) -> SlackThread:
         """Post the card (once) and its first thread replies: transcript and context."""

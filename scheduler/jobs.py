@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
-from storage import deliveries, digest_runs, idempotency, nudges, sla_alerts, slack_events
+from storage import digest_runs, idempotency, nudges, sla_alerts, slack_events
 from storage.database import Database
 from storage.models import Topic
+from storage.outbox import deliveries
 from storage.sla import SlaPolicy
 
 log = logging.getLogger("baton.scheduler")

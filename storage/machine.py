@@ -38,7 +38,7 @@ from storage.models import (
     Role,
     Status,
 )
-from storage.outbox import SlackEffect
+from storage.outbox.rows import SlackEffect
 from storage.platforms import PlatformNames
 from storage.public import escalation_public, iso
 from storage.sla import SlaPolicy, Target

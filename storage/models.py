@@ -277,7 +277,7 @@ class OutboxRow(SQLModel, table=True):
         Index("ix_outbox_due", "topic", "state", "next_attempt_at"),
         Index("ix_outbox_escalation", "escalation_id", "topic", "id"),
         Index("ix_outbox_done", "state", "done_at"),
-        # For the claim (storage.deliveries.claim_due): each escalation's oldest pending row,
+        # For the claim (storage.outbox.deliveries.claim_due): each escalation's oldest pending row,
         # and each topic's pending rows in id order.
         Index(
             "ix_outbox_pending_escalation",

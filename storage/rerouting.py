@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import Event, SlackThread
-from storage.outbox import SlackEffect, slack_row_for
+from storage.outbox.rows import SlackEffect, slack_row_for
 from storage.threads import insert_thread
 
 REROUTED = "card_rerouted"

@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from storage.database import Database
 from storage.models import Escalation
-from storage.outbox import SlackEffect, slack_row
+from storage.outbox.rows import SlackEffect, slack_row
 from storage.sla import BREACHED, SlaPolicy, Target
 from storage.transitions import SLA_AT_RISK, SLA_BREACHED, Claim, Effects, claim, record
 

@@ -26,7 +26,7 @@ from sqlmodel import SQLModel, col
 
 from storage.errors import InvalidTransition, NotOwner, StorageError
 from storage.models import ACTIVE_STATUSES, Escalation, Event, OutboxRow, Status
-from storage.outbox import PlatformEvent, SlackEffect, platform_row, slack_row
+from storage.outbox.rows import PlatformEvent, SlackEffect, platform_row, slack_row
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from api.config import ConfigError
 from api.demo.platform import Fault
 from api.relay.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.settings import Settings
-from storage import deliveries
 from storage.database import Database
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import OutboxRow, Topic
+from storage.outbox import deliveries
 from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
 from storage.sealing import SealError
 from storage.single_server import CannotServe, serving_alone

@@ -11,7 +11,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,11 +23,11 @@ from prometheus_client import CollectorRegistry, Counter
 from standardwebhooks.webhooks import Webhook
 
 from api.relay.callback_urls import Resolver, UnsafeCallbackUrl, checked_addresses, system_resolver
-from storage import deliveries
 from storage.database import Database
-from storage.deliveries import Claimed
-from storage.drain import Drainer
 from storage.models import Topic
+from storage.outbox import worker
+from storage.outbox.deliveries import Claimed
+from storage.outbox.worker import OutboxWorker
 from storage.platforms import platform_of
 from storage.sealing import SecretBox
 
@@ -43,8 +42,7 @@ _PLATFORM_CACHE_SECONDS = 30.0
 def backoff(failures: int, rng: Callable[[], float] = random.random) -> timedelta:
     """The wait after the ``failures``-th failed attempt: 5 s, 10 s, 20 s … up to an hour,
     each spread ±20 % so that many failed deliveries do not retry in lockstep."""
-    base = min(LONGEST_WAIT, FIRST_RETRY * (2 ** (failures - 1)))
-    return base * (0.8 + 0.4 * rng())
+    return worker.backoff(failures, FIRST_RETRY, LONGEST_WAIT, rng)
 
 
 def retry_after(value: str | None, now: datetime) -> timedelta | None:
@@ -87,7 +85,10 @@ class RelayMetrics:
         )
 
 
-class Relay:
+class Relay(OutboxWorker):
+    topic = Topic.platform
+    first_retry, longest_wait = FIRST_RETRY, LONGEST_WAIT
+
     def __init__(
         self,
         db: Database,
@@ -103,12 +104,19 @@ class Relay:
         metrics: RelayMetrics | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.db, self.box = db, box
+        super().__init__(
+            db,
+            "relay",
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+            rng=rng,
+            excluded_platforms=self._full_platforms,
+        )
+        self.box = box
         self.allow_private, self.resolver = allow_private, resolver
         self.timeout = timeout or httpx.Timeout(10.0, connect=5.0, pool=5.0)
         self.concurrency, self.per_platform = concurrency, per_platform
-        self.poll_interval, self.rng, self.metrics = poll_interval, rng, metrics
-        self.worker_id = f"relay-{uuid.uuid4().hex[:12]}"
+        self.poll_interval, self.metrics = poll_interval, metrics
         self._client = httpx.AsyncClient(
             timeout=self.timeout,
             follow_redirects=False,
@@ -117,33 +125,11 @@ class Relay:
         )
         self._destinations: dict[str, tuple[float, Destination]] = {}
         self._busy: dict[str, int] = {}
-        self._drainer = Drainer(
-            db,
-            Topic.platform,
-            self.worker_id,
-            self._deliver,
-            concurrency=concurrency,
-            poll_interval=poll_interval,
-            excluded_platforms=self._full_platforms,
-        )
 
     async def aclose(self, grace: float = 0.0) -> None:
         """Stop (cancel ``run`` first), giving deliveries under way ``grace`` seconds."""
-        await self._drainer.aclose(grace)
+        await super().aclose(grace)
         await self._client.aclose()
-
-    async def run(self) -> None:
-        """Deliver until cancelled: woken by each commit, and polling for other replicas'
-        rows and for retries coming due."""
-        await self._drainer.run()
-
-    async def run_once(self) -> int:
-        """Deliver everything due now (one round per escalation); for tests and tools."""
-        return await self._drainer.run_once()
-
-    async def drain(self, rounds: int = 1000) -> int:
-        """Keep delivering until nothing more is due now."""
-        return await self._drainer.drain(rounds)
 
     def _full_platforms(self) -> list[str]:
         """Platforms with as many deliveries in flight as one platform may have."""
@@ -213,30 +199,22 @@ class Relay:
         return pinned, host_header, extensions
 
     async def _record(self, row: Claimed, outcome: Outcome) -> None:
-        now = self.db.clock.now()
         if outcome.delivered:
             self._count("delivered")
-            await deliveries.mark_done(self.db, row, self.worker_id)
+            await self._done(row)
             return
         error = outcome.error or "failed"
         if outcome.gone:
             self._count("gone")
             log.warning("relay: %s answered 410 Gone; parked %s", row.platform_id, row.event_id)
-            await deliveries.mark_failed(self.db, row, self.worker_id, f"{error} (gone)")
+            await self._park(row, f"{error} (gone)")
             return
-        wait = backoff(row.attempts + 1, self.rng)
+        wait = self._backoff(row)
         if outcome.retry_after is not None:
             wait = max(wait, outcome.retry_after)
-        if row.give_up_at is not None and now >= row.give_up_at:
-            self._count("parked")
-            log.warning(
-                "relay: giving up on %s after %d attempts: %s",
-                row.event_id,
-                row.attempts + 1,
-                error,
-            )
-            await deliveries.mark_failed(self.db, row, self.worker_id, error)
-            return
+        await self._failed(row, error, wait)
+
+    def _retrying(self, row: Claimed, error: str, wait: timedelta) -> None:
         self._count("retry")
         log.info(
             "relay: %s attempt %d failed (%s); next in %.0fs",
@@ -245,7 +223,13 @@ class Relay:
             error,
             wait.total_seconds(),
         )
-        await deliveries.mark_retry(self.db, row, self.worker_id, error, now + wait)
+
+    def _giving_up(self, row: Claimed, error: str) -> str:
+        self._count("parked")
+        log.warning(
+            "relay: giving up on %s after %d attempts: %s", row.event_id, row.attempts + 1, error
+        )
+        return error
 
     def _count(self, outcome: str) -> None:
         if self.metrics is not None:

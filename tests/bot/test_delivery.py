@@ -16,9 +16,9 @@ from bot.client import worker_client
 from bot.delivery import SlackDelivery
 from bot.pacing import ChannelPacer
 from bot.posts import METADATA_TYPE
-from storage import deliveries
 from storage.clock import ManualClock
 from storage.models import DeliveryState, OutboxRow, Topic
+from storage.outbox import deliveries
 from tests.bot.conftest import ANN, CHANNEL, SlackEnv, eventually, running_slack_env
 
 
@@ -268,3 +268,30 @@ async def test_a_row_that_waited_past_its_lease_is_left_to_the_worker_that_took_
             )
         ).scalar_one()
     assert row.claimed_by == "slack-other" and row.state == DeliveryState.pending
+
+
+async def test_a_kind_the_worker_does_not_know_is_parked_once_the_card_is_posted(
+    senv: SlackEnv,
+) -> None:
+    esc_id = (await senv.env.create())["id"]
+    now = senv.env.db.clock.now()
+    async with senv.env.db.write() as s:
+        s.add(
+            OutboxRow(
+                topic=Topic.slack,
+                kind="card.frobnicate",
+                escalation_id=esc_id,
+                next_attempt_at=now,
+                created_at=now,
+                give_up_at=now + timedelta(hours=24),
+            )
+        )
+    await _until_drained(senv)
+    assert len(_cards(senv.slack, esc_id)) == 1  # posted all the same, and once
+    async with senv.env.db.read() as s:
+        stmt = select(OutboxRow).where(OutboxRow.kind == "card.frobnicate")
+        row = (await s.execute(stmt)).scalar_one()
+    assert (row.state, row.last_error) == (
+        DeliveryState.failed,
+        "unknown slack outbox kind 'card.frobnicate'",
+    )

@@ -15,7 +15,7 @@ from scheduler.jobs import owner_nudges
 from storage.clock import ManualClock
 from storage.database import Database
 from storage.models import DeliveryState, Event, OutboxRow
-from storage.outbox import SlackEffect
+from storage.outbox.rows import SlackEffect
 from tests.bot.conftest import (
     ANN,
     BOB,

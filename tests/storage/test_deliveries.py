@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert
 
-from storage import deliveries
 from storage.clock import ManualClock
 from storage.database import Database
-from storage.deliveries import Claimed
 from storage.migrate import upgrade
 from storage.models import Escalation, OutboxRow, Topic
+from storage.outbox import deliveries
+from storage.outbox.deliveries import Claimed
 from storage.platforms import add_platform
 from storage.sealing import SecretBox, new_secret_key
 from tests.conftest import fresh_pg_database

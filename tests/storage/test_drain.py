@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.engine import make_url
 
-from storage import deliveries
-from storage.deliveries import Claimed
-from storage.drain import Drainer
 from storage.models import Topic
+from storage.outbox import deliveries
+from storage.outbox.deliveries import Claimed
+from storage.outbox.drain import Drainer
 from tests.bot.conftest import eventually
 from tests.faults.tcp_proxy import TcpProxy
 from tests.storage.test_deliveries import Queue, _queue

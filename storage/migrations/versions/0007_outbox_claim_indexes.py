@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-24
 
-The claim (``storage.deliveries.claim_due``) walks a topic's pending rows in id order
+The claim (``storage.outbox.deliveries.claim_due``) walks a topic's pending rows in id order
 (``ix_outbox_pending_<topic>``) and, for each, looks up its escalation's oldest pending row
 (``ix_outbox_pending_escalation``). Both are partial, so rows already delivered or parked
 cost them nothing.

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from api.relay.platform import Relay, backoff
-from storage import deliveries
 from storage.models import DeliveryState, OutboxRow, Topic
+from storage.outbox import deliveries
 from tests.conftest import Env
 
 HOOK = "https://203.0.113.9/hook"

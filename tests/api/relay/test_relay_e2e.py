@@ -16,7 +16,7 @@ from sqlalchemy import insert, update
 
 from api.relay.platform import Relay
 from storage.models import OutboxRow, Platform, Topic
-from storage.outbox import RETRY_FOR
+from storage.outbox.rows import RETRY_FOR
 from tests.conftest import TEST_SECRET_KEY, Env, _truncate, escalation_body, start_env
 from tests.processes import BATON, clean_env, free_port, register_platform, start_serve, wait_ready
 from tests.receiver import Receiver

@@ -5,12 +5,13 @@ rows written by other replicas)."""
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
+from typing import Any
 
-from storage import deliveries
 from storage.database import Database, cause, unavailable
-from storage.deliveries import Claimed
 from storage.models import Topic
+from storage.outbox import deliveries
+from storage.outbox.deliveries import Claimed
 
 log = logging.getLogger("baton.outbox")
 
@@ -21,7 +22,7 @@ class Drainer:
         db: Database,
         topic: Topic,
         worker_id: str,
-        deliver: Callable[[Claimed], Awaitable[None]],
+        deliver: Callable[[Claimed], Coroutine[Any, Any, None]],
         *,
         concurrency: int,
         poll_interval: float = 1.0,

@@ -12,15 +12,28 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, literal, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    Update,
+    and_,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from storage.database import Database, unavailable
 from storage.models import DeliveryState, OutboxRow, Topic
-from storage.outbox import RETRY_FOR, PlatformEvent, slack_reply_status
+from storage.outbox.rows import RETRY_FOR, PlatformEvent, slack_reply_status
 
 # Longer than any one attempt may take (the relay's timeouts), so a live worker keeps its
 # rows; short enough that rows of a worker that died are picked up again soon.
@@ -84,29 +97,29 @@ async def claim_due(
     due = (
         select(OutboxRow)
         .where(
-            OutboxRow.topic == _inline(topic),
-            OutboxRow.state == _inline(DeliveryState.pending),
-            OutboxRow.next_attempt_at <= now,
-            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+            col(OutboxRow.topic) == _inline(topic),
+            col(OutboxRow.state) == _inline(DeliveryState.pending),
+            col(OutboxRow.next_attempt_at) <= now,
+            or_(col(OutboxRow.claimed_until).is_(None), col(OutboxRow.claimed_until) < now),
             # `<=` selects the same rows as `=` (a pending row is never below its own
             # escalation's oldest), but PostgreSQL estimates that it keeps a third of them, not
             # 0.5 %. With statistics, the LIMIT then discounts walking the topic in id order by
             # far more than sorting every due row (estimated 84 against 10,935 with 100,000
             # delivered rows and 4,000 pending; 5,464 with `=`).
-            OutboxRow.id <= _oldest_pending_of_its_escalation(),
+            col(OutboxRow.id) <= _oldest_pending_of_its_escalation(),
         )
-        .order_by(OutboxRow.id)
+        .order_by(col(OutboxRow.id))
         .limit(limit)
         .with_for_update(skip_locked=True, of=OutboxRow)
     )
     if exclude_platforms:
-        due = due.where(OutboxRow.platform_id.not_in(list(exclude_platforms)))
+        due = due.where(col(OutboxRow.platform_id).not_in(list(exclude_platforms)))
     async with db.write(notify=False) as s:
         rows = list((await s.execute(due)).scalars())
         if rows:
             await s.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id.in_([r.id for r in rows]))
+                .where(col(OutboxRow.id).in_([r.id for r in rows]))
                 .values(claimed_by=worker, claimed_until=now + lease)
                 .execution_options(synchronize_session=False)
             )
@@ -134,11 +147,11 @@ def _oldest_pending_of_its_escalation() -> Any:
     rows from the start for every probe)."""
     earlier = aliased(OutboxRow)
     return (
-        select(func.min(earlier.id))
+        select(func.min(col(earlier.id)))
         .where(
-            earlier.topic == OutboxRow.topic,
-            earlier.escalation_id == OutboxRow.escalation_id,
-            earlier.state == _inline(DeliveryState.pending),
+            col(earlier.topic) == col(OutboxRow.topic),
+            col(earlier.escalation_id) == col(OutboxRow.escalation_id),
+            col(earlier.state) == _inline(DeliveryState.pending),
         )
         .correlate(OutboxRow)
         .scalar_subquery()
@@ -147,10 +160,17 @@ def _oldest_pending_of_its_escalation() -> Any:
 
 def _held_by(row_id: int, worker: str) -> Any:
     return and_(
-        OutboxRow.id == row_id,
-        OutboxRow.claimed_by == worker,
-        OutboxRow.state == DeliveryState.pending,
+        col(OutboxRow.id) == row_id,
+        col(OutboxRow.claimed_by) == worker,
+        col(OutboxRow.state) == DeliveryState.pending,
     )
+
+
+async def _changed(s: AsyncSession, statement: Update | Delete) -> int:
+    """How many rows an UPDATE or DELETE changed. The session types every result as a
+    plain ``Result``; a DML statement's is a ``CursorResult``, which counts them."""
+    result = cast(CursorResult[Any], await s.execute(statement))
+    return result.rowcount or 0
 
 
 async def _settle(
@@ -170,18 +190,19 @@ async def _settle(
         now = db.clock.now()
         try:
             async with db.write() as s:
-                result = await s.execute(
+                held = await _changed(
+                    s,
                     update(OutboxRow)
                     .where(_held_by(row.id, worker))
                     .values(
                         **values,
-                        attempts=OutboxRow.attempts + 1,
+                        attempts=col(OutboxRow.attempts) + 1,
                         claimed_by=None,
                         claimed_until=None,
                         last_error=None if error is None else error[:1000],
-                    )
+                    ),
                 )
-                if result.rowcount == 0:
+                if held == 0:
                     return False
                 if status is not None:
                     _note_reply_status(s, row, status, error, now)
@@ -213,7 +234,9 @@ async def mark_failed(db: Database, row: Claimed, worker: str, error: str) -> bo
     return await _settle(db, row, worker, values, "failed", error)
 
 
-def _note_reply_status(s: Any, row: Claimed, state: str, error: str | None, now: datetime) -> None:
+def _note_reply_status(
+    s: AsyncSession, row: Claimed, state: str, error: str | None, now: datetime
+) -> None:
     """An agent's reply changed delivery state: the Slack side shows it on their message."""
     if row.topic != Topic.platform or row.kind != PlatformEvent.MESSAGE:
         return
@@ -226,29 +249,30 @@ async def defer(db: Database, row: Claimed, worker: str, until: datetime) -> boo
     """Give the row back untried, to be claimed again at ``until`` (e.g. Slack asked to wait).
     Not counted as an attempt."""
     async with db.write(notify=False) as s:
-        result = await s.execute(
+        changed = await _changed(
+            s,
             update(OutboxRow)
             .where(_held_by(row.id, worker))
-            .values(claimed_by=None, claimed_until=None, next_attempt_at=until)
+            .values(claimed_by=None, claimed_until=None, next_attempt_at=until),
         )
-        return (result.rowcount or 0) > 0
+        return changed > 0
 
 
 async def renew(db: Database, row: Claimed, worker: str, until: datetime) -> bool:
     """Keep holding a row whose delivery takes longer than a lease (pacing)."""
     async with db.write(notify=False) as s:
-        result = await s.execute(
-            update(OutboxRow).where(_held_by(row.id, worker)).values(claimed_until=until)
+        changed = await _changed(
+            s, update(OutboxRow).where(_held_by(row.id, worker)).values(claimed_until=until)
         )
-        return (result.rowcount or 0) > 0
+        return changed > 0
 
 
 async def pending_ids(db: Database, topic: Topic, escalation_id: str, kind: str) -> list[int]:
-    stmt = select(OutboxRow.id).where(
-        OutboxRow.topic == topic,
-        OutboxRow.escalation_id == escalation_id,
-        OutboxRow.kind == kind,
-        OutboxRow.state == DeliveryState.pending,
+    stmt = select(col(OutboxRow.id)).where(
+        col(OutboxRow.topic) == topic,
+        col(OutboxRow.escalation_id) == escalation_id,
+        col(OutboxRow.kind) == kind,
+        col(OutboxRow.state) == DeliveryState.pending,
     )
     async with db.read() as s:
         return [i for i in (await s.execute(stmt)).scalars() if i is not None]
@@ -261,16 +285,16 @@ async def supersede(db: Database, ids: Collection[int]) -> int:
         return 0
     now = db.clock.now()
     async with db.write(notify=False) as s:
-        result = await s.execute(
+        return await _changed(
+            s,
             update(OutboxRow)
             .where(
-                OutboxRow.id.in_(list(ids)),
-                OutboxRow.state == DeliveryState.pending,
-                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+                col(OutboxRow.id).in_(list(ids)),
+                col(OutboxRow.state) == DeliveryState.pending,
+                or_(col(OutboxRow.claimed_until).is_(None), col(OutboxRow.claimed_until) < now),
             )
-            .values(state=DeliveryState.done, done_at=now, claimed_by=None, claimed_until=None)
+            .values(state=DeliveryState.done, done_at=now, claimed_by=None, claimed_until=None),
         )
-        return result.rowcount or 0
 
 
 async def release_claims(db: Database, topic: Topic) -> int:
@@ -278,16 +302,16 @@ async def release_claims(db: Database, topic: Topic) -> int:
     claim left over belongs to a process that is gone. The row keeps ``claimed_by``, so
     the next claim knows the earlier attempt's outcome is unknown."""
     async with db.write() as s:
-        result = await s.execute(
+        return await _changed(
+            s,
             update(OutboxRow)
             .where(
-                OutboxRow.topic == topic,
-                OutboxRow.claimed_until.is_not(None),
-                OutboxRow.state == DeliveryState.pending,
+                col(OutboxRow.topic) == topic,
+                col(OutboxRow.claimed_until).is_not(None),
+                col(OutboxRow.state) == DeliveryState.pending,
             )
-            .values(claimed_until=None)
+            .values(claimed_until=None),
         )
-        return result.rowcount or 0
 
 
 async def release_own(db: Database, topic: Topic, worker: str, keep: Collection[int]) -> int:
@@ -296,25 +320,24 @@ async def release_own(db: Database, topic: Topic, worker: str, keep: Collection[
     then) would otherwise hold its rows until the lease runs out. As with
     ``release_claims``, the row keeps ``claimed_by``, so its next attempt looks first."""
     stmt = update(OutboxRow).where(
-        OutboxRow.topic == topic,
-        OutboxRow.claimed_by == worker,
-        OutboxRow.claimed_until.is_not(None),
-        OutboxRow.state == DeliveryState.pending,
+        col(OutboxRow.topic) == topic,
+        col(OutboxRow.claimed_by) == worker,
+        col(OutboxRow.claimed_until).is_not(None),
+        col(OutboxRow.state) == DeliveryState.pending,
     )
     if keep:
-        stmt = stmt.where(OutboxRow.id.not_in(list(keep)))
+        stmt = stmt.where(col(OutboxRow.id).not_in(list(keep)))
     async with db.write(notify=False) as s:
-        result = await s.execute(stmt.values(claimed_until=None))
-        return result.rowcount or 0
+        return await _changed(s, stmt.values(claimed_until=None))
 
 
 async def list_deliveries(
     db: Database, *, topic: Topic = Topic.platform, failed_only: bool = False, limit: int = 100
 ) -> list[OutboxRow]:
-    stmt = select(OutboxRow).where(OutboxRow.topic == topic)
+    stmt = select(OutboxRow).where(col(OutboxRow.topic) == topic)
     if failed_only:
-        stmt = stmt.where(OutboxRow.state == DeliveryState.failed)
-    stmt = stmt.order_by(OutboxRow.id.desc()).limit(limit)
+        stmt = stmt.where(col(OutboxRow.state) == DeliveryState.failed)
+    stmt = stmt.order_by(col(OutboxRow.id).desc()).limit(limit)
     async with db.read() as s:
         return list((await s.execute(stmt)).scalars())
 
@@ -323,11 +346,12 @@ async def replay(db: Database, ids: Collection[int] | None = None) -> int:
     """Send parked deliveries again, to platforms and to Slack (the given ids, or every
     parked one); returns how many."""
     now = db.clock.now()
-    stmt = update(OutboxRow).where(OutboxRow.state == DeliveryState.failed)
+    stmt = update(OutboxRow).where(col(OutboxRow.state) == DeliveryState.failed)
     if ids is not None:
-        stmt = stmt.where(OutboxRow.id.in_(list(ids)))
+        stmt = stmt.where(col(OutboxRow.id).in_(list(ids)))
     async with db.write() as s:
-        result = await s.execute(
+        return await _changed(
+            s,
             stmt.values(
                 state=DeliveryState.pending,
                 next_attempt_at=now,
@@ -335,9 +359,8 @@ async def replay(db: Database, ids: Collection[int] | None = None) -> int:
                 done_at=None,
                 claimed_by=None,
                 claimed_until=None,
-            )
+            ),
         )
-        return result.rowcount or 0
 
 
 @dataclass(frozen=True)
@@ -351,11 +374,11 @@ class Backlog:
 
 async def overdue(db: Database, topic: Topic, by: timedelta) -> Backlog:
     now = db.clock.now()
-    stmt = select(func.count(), func.min(OutboxRow.next_attempt_at)).where(
-        OutboxRow.topic == topic,
-        OutboxRow.state == DeliveryState.pending,
-        OutboxRow.next_attempt_at < now - by,
-        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+    stmt = select(func.count(), func.min(col(OutboxRow.next_attempt_at))).where(
+        col(OutboxRow.topic) == topic,
+        col(OutboxRow.state) == DeliveryState.pending,
+        col(OutboxRow.next_attempt_at) < now - by,
+        or_(col(OutboxRow.claimed_until).is_(None), col(OutboxRow.claimed_until) < now),
     )
     async with db.read() as s:
         rows, oldest = (await s.execute(stmt)).one()
@@ -368,10 +391,9 @@ async def purge_delivered(db: Database, older_than: timedelta, *, limit: int = 5
     sweep never holds a long transaction."""
     cutoff = db.clock.now() - older_than
     oldest = (
-        select(OutboxRow.id)
-        .where(OutboxRow.state == DeliveryState.done, OutboxRow.done_at < cutoff)
+        select(col(OutboxRow.id))
+        .where(col(OutboxRow.state) == DeliveryState.done, col(OutboxRow.done_at) < cutoff)
         .limit(limit)
     )
     async with db.write() as s:
-        result = await s.execute(delete(OutboxRow).where(OutboxRow.id.in_(oldest)))
-        return result.rowcount or 0
+        return await _changed(s, delete(OutboxRow).where(col(OutboxRow.id).in_(oldest)))

@@ -6,6 +6,7 @@ the complete event body, frozen at commit, so every attempt sends the same bytes
 """
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from storage.models import Escalation, OutboxRow, Topic
@@ -14,7 +15,7 @@ from storage.public import escalation_public, iso
 RETRY_FOR = timedelta(hours=24)
 
 
-class SlackEffect:
+class SlackEffect(StrEnum):
     CARD_POST = "card.post"
     CARD_UPDATE = "card.update"
     THREAD_MESSAGE = "thread.message"
@@ -27,7 +28,7 @@ class SlackEffect:
     CARD_REROUTED = "card.rerouted"  # a card went to the escalation channel instead, to managers
 
 
-class PlatformEvent:
+class PlatformEvent(StrEnum):
     CREATED = "escalation.created"
     TAKEN = "escalation.taken"
     MESSAGE = "escalation.message"
@@ -37,8 +38,8 @@ class PlatformEvent:
     CLOSED = "escalation.closed"
 
 
-def slack_row(esc: Escalation, kind: str, now: datetime, **payload: Any) -> OutboxRow:
-    return _slack_row(esc.id, esc.platform_id, kind, now, payload)
+def slack_row(esc: Escalation, kind: SlackEffect, now: datetime, **payload: Any) -> OutboxRow:
+    return slack_row_for(esc.id, esc.platform_id, kind, now, payload)
 
 
 def slack_reply_status(
@@ -50,23 +51,17 @@ def slack_reply_status(
     now: datetime,
 ) -> OutboxRow:
     payload = {"message_id": message_id, "state": state, "error": error}
-    return _slack_row(escalation_id, platform_id, SlackEffect.REPLY_STATUS, now, payload)
+    return slack_row_for(escalation_id, platform_id, SlackEffect.REPLY_STATUS, now, payload)
 
 
 def slack_row_for(
-    escalation_id: str, platform_id: str | None, kind: str, now: datetime, payload: dict[str, Any]
-) -> OutboxRow:
-    """A Slack row for an escalation known by its id."""
-    return _slack_row(escalation_id, platform_id, kind, now, payload)
-
-
-def _slack_row(
     escalation_id: str,
     platform_id: str | None,
-    kind: str,
+    kind: SlackEffect,
     now: datetime,
     payload: dict[str, Any],
 ) -> OutboxRow:
+    """A Slack row for an escalation known by its id."""
     return OutboxRow(
         topic=Topic.slack,
         kind=kind,
@@ -80,7 +75,7 @@ def _slack_row(
 
 
 def platform_row(
-    esc: Escalation, event_type: str, event_id: str, now: datetime, extra: dict[str, Any]
+    esc: Escalation, event_type: PlatformEvent, event_id: str, now: datetime, extra: dict[str, Any]
 ) -> OutboxRow:
     body = {
         "type": event_type,

@@ -1,0 +1,1 @@
+"""The outbox: side effects as rows, and how workers claim, deliver and record them."""
