@@ -19,7 +19,7 @@ from api.http.schemas import (
     Reply,
 )
 from storage import idempotency, queries
-from storage.machine import UNSET, NewEscalation, NewMessage
+from storage.machine import UNSET, Actor, NewEscalation, NewMessage, Unset
 from storage.models import Priority
 from storage.public import EscalationDetailPublic, EscalationPublic, EventPublic, MessagePublic
 
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
 
 
 def _errors(*statuses: int, body: bool = True) -> dict[int | str, dict[str, Any]]:
-    common = (401, 413, 422, 429)
+    common: tuple[int, ...] = (401, 413, 422, 429)
     if body:  # a body that is not UTF-8 cannot even be read as JSON: FastAPI answers 400
         common += (400,)
     return {s: {"model": ErrorEnvelope} for s in sorted({*common, *statuses})}
@@ -255,7 +255,7 @@ async def close(
 async def update(
     escalation_id: EscalationId, body: Patch, svc: ServicesDep, owner: PlatformDep
 ) -> EscalationPublic:
-    assignee = UNSET
+    assignee: Actor | Unset | None = UNSET
     if "assignee" in body.model_fields_set:
         assignee = await resolve_agent(svc, body.assignee, "assignee") if body.assignee else None
     esc = await svc.machine.update(
