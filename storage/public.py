@@ -1,76 +1,170 @@
-"""The escalation as platforms see it: in API answers and inside every signed event."""
+"""The entities as platforms see them: in API answers and inside every signed event.
+
+One model per entity. The platform API declares them as its answers and returns them; the
+platform events carry the escalation as ``model_dump(mode="json")`` (``escalation_public``),
+frozen into their outbox rows at commit. Each model is built from its row with ``of``,
+validated once there and not again when it is answered.
+"""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self, overload
 
-from storage.models import Escalation, Event, Message
+from pydantic import BaseModel, Field
+
+from storage.models import Escalation, Event, Message, Priority, Reason, Resolution, Role, Status
+from storage.sla import SlaState
+
+
+@overload
+def iso(value: datetime) -> str: ...
+
+
+@overload
+def iso(value: None) -> None: ...
 
 
 def iso(value: datetime | None) -> str | None:
+    """A time as every answer and event writes it: UTC, to the millisecond, with ``Z``."""
     if value is None:
         return None
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def person(ident: str | None, name: str | None) -> dict[str, str] | None:
-    return None if ident is None else {"id": ident, "name": name or ident}
+class PersonPublic(BaseModel):
+    """An agent (a Slack user, named as the customer sees them) or a platform."""
+
+    id: str
+    name: str
+
+    @classmethod
+    def of(cls, ident: str | None, name: str | None) -> Self | None:
+        """Nobody without an id (Baton itself); a person without a name goes by the id."""
+        return None if ident is None else cls(id=ident, name=name or ident)
 
 
-def escalation_public(esc: Escalation) -> dict[str, Any]:
+class SlaPublic(BaseModel):
+    """One SLA target: when it falls due, and how it stands."""
+
+    due_at: str
+    state: SlaState
+
+
+class EscalationPublic(BaseModel):
+    """An escalation, as the API answers it and as every platform event carries it."""
+
+    id: str
+    conversation_id: str
+    status: Status
+    priority: Priority
+    reason: Reason
+    reason_detail: str | None
+    channel: str | None
+    customer: dict[str, Any] = Field(description="The customer, as given at creation.")
+    confidence: int | None
+    assignee: PersonPublic | None
+    sla: dict[str, SlaPublic] = Field(
+        description="Each SLA target its priority has (first_take, resolution), by name."
+    )
+    created_at: str
+    updated_at: str
+    taken_at: str | None
+    ended_at: str | None
+    resolution: Resolution | None
+
+    @classmethod
+    def of(cls, esc: Escalation) -> Self:
+        return cls(**_escalation_fields(esc))
+
+
+class MessagePublic(BaseModel):
+    id: str
+    role: Role
+    content: str
+    attachments: list[dict[str, Any]]
+    external_id: str | None
+    author: PersonPublic | None
+    timestamp: str = Field(description="When it was sent.")
+    received_at: str = Field(description="When Baton stored it.")
+
+    @classmethod
+    def of(cls, msg: Message) -> Self:
+        return cls(
+            id=msg.id,
+            role=msg.role,
+            content=msg.content,
+            attachments=msg.attachments,
+            external_id=msg.external_id,
+            author=PersonPublic.of(msg.author_id, msg.author_name),
+            timestamp=iso(msg.sent_at),
+            received_at=iso(msg.created_at),
+        )
+
+
+class EventPublic(BaseModel):
+    """An entry of the audit trail (a note is one)."""
+
+    id: str
+    type: str
+    actor: PersonPublic | None
+    data: dict[str, Any]
+    created_at: str
+
+    @classmethod
+    def of(cls, evt: Event) -> Self:
+        return cls(
+            id=evt.id,
+            type=evt.type,
+            actor=PersonPublic.of(evt.actor_id, evt.actor_name),
+            data=evt.data,
+            created_at=iso(evt.created_at),
+        )
+
+
+class EscalationDetailPublic(EscalationPublic):
+    """An escalation with its messages and its audit trail, oldest first."""
+
+    context: dict[str, Any]
+    close_note: str | None
+    keep_ai_paused: bool
+    messages: list[MessagePublic]
+    events: list[EventPublic]
+
+    @classmethod
+    def of_history(cls, esc: Escalation, messages: list[Message], events: list[Event]) -> Self:
+        return cls(
+            **_escalation_fields(esc),
+            context=esc.context,
+            close_note=esc.close_note,
+            keep_ai_paused=esc.keep_ai_paused,
+            messages=[MessagePublic.of(m) for m in messages],
+            events=[EventPublic.of(e) for e in events],
+        )
+
+
+def _escalation_fields(esc: Escalation) -> dict[str, Any]:
     return {
         "id": esc.id,
         "conversation_id": esc.conversation_id,
-        "status": str(esc.status),
-        "priority": str(esc.priority),
-        "reason": str(esc.reason),
+        "status": esc.status,
+        "priority": esc.priority,
+        "reason": esc.reason,
         "reason_detail": esc.reason_detail,
         "channel": esc.channel,
         "customer": esc.customer,
         "confidence": esc.confidence,
-        "assignee": person(esc.assignee_id, esc.assignee_name),
+        "assignee": PersonPublic.of(esc.assignee_id, esc.assignee_name),
         "sla": {
-            target: {"due_at": iso(due), "state": str(state)}
+            target: SlaPublic(due_at=iso(due), state=state)
             for target, (due, state) in esc.sla().items()
         },
         "created_at": iso(esc.created_at),
         "updated_at": iso(esc.updated_at),
         "taken_at": iso(esc.taken_at),
         "ended_at": iso(esc.ended_at),
-        "resolution": None if esc.resolution is None else str(esc.resolution),
+        "resolution": esc.resolution,
     }
 
 
-def message_public(msg: Message) -> dict[str, Any]:
-    return {
-        "id": msg.id,
-        "role": str(msg.role),
-        "content": msg.content,
-        "attachments": msg.attachments,
-        "external_id": msg.external_id,
-        "author": person(msg.author_id, msg.author_name),
-        "timestamp": iso(msg.sent_at),
-        "received_at": iso(msg.created_at),
-    }
-
-
-def event_public(evt: Event) -> dict[str, Any]:
-    return {
-        "id": evt.id,
-        "type": evt.type,
-        "actor": person(evt.actor_id, evt.actor_name),
-        "data": evt.data,
-        "created_at": iso(evt.created_at),
-    }
-
-
-def escalation_detail(
-    esc: Escalation, messages: list[Message], events: list[Event]
-) -> dict[str, Any]:
-    return {
-        **escalation_public(esc),
-        "context": esc.context,
-        "close_note": esc.close_note,
-        "keep_ai_paused": esc.keep_ai_paused,
-        "messages": [message_public(m) for m in messages],
-        "events": [event_public(e) for e in events],
-    }
+def escalation_public(esc: Escalation) -> dict[str, Any]:
+    """The escalation as JSON, as every platform event carries it."""
+    return EscalationPublic.of(esc).model_dump(mode="json")

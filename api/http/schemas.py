@@ -1,4 +1,4 @@
-"""Request and response bodies of the platform API.
+"""Request bodies of the platform API, and the page a list answers.
 
 Requests are strict: unknown fields and wrong types answer 422 naming the field.
 """
@@ -27,6 +27,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from storage.models import Priority, Reason, Resolution, Role
+from storage.public import EscalationPublic
 
 CONTEXT_DEPTH = 32  # levels of nesting in ``context``, itself the first
 _REPORTED = 20  # unstorable strings named in one answer; the rest are alike
@@ -268,65 +269,11 @@ class Patch(_Body):
         return value
 
 
-# ------------------------------------------------------------------ responses (documentation)
-
-
-class Person(BaseModel):
-    id: str
-    name: str
-
-
-class SlaState(BaseModel):
-    state: Literal["on_track", "at_risk", "breached", "met", "missed"]
-    due_at: str | None
-
-
-class EscalationOut(BaseModel):
-    id: str
-    conversation_id: str
-    status: Literal["queued", "taken", "returned", "closed"]
-    priority: Priority
-    reason: Reason
-    reason_detail: str | None
-    channel: str | None
-    customer: dict[str, Any]
-    confidence: int | None
-    assignee: Person | None
-    sla: dict[str, SlaState]
-    created_at: str
-    updated_at: str
-    taken_at: str | None
-    ended_at: str | None
-    resolution: Resolution | None
-
-
-class MessageOut(BaseModel):
-    id: str
-    role: Role
-    content: str
-    attachments: list[dict[str, Any]]
-    external_id: str | None
-    author: Person | None
-    timestamp: str
-    received_at: str
-
-
-class EventOut(BaseModel):
-    id: str
-    type: str
-    actor: Person | None
-    data: dict[str, Any]
-    created_at: str
-
-
-class EscalationDetailOut(EscalationOut):
-    context: dict[str, Any]
-    close_note: str | None
-    keep_ai_paused: bool
-    messages: list[MessageOut]
-    events: list[EventOut]
+# ------------------------------------------------------------------ responses
+# The entities are answered as storage's public models (``storage.public``), the same ones
+# the platform events carry; only the list's page is the API's own.
 
 
 class EscalationPage(BaseModel):
-    data: list[EscalationOut]
+    data: list[EscalationPublic]
     next_cursor: str | None

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.http.deps import PlatformDep, ServicesDep, platform_actor, resolve_agent
@@ -12,26 +12,22 @@ from api.http.schemas import (
     Close,
     CreateEscalation,
     CustomerMessage,
-    EscalationDetailOut,
-    EscalationOut,
     EscalationPage,
-    EventOut,
-    MessageOut,
     NoNul,
     Note,
     Patch,
     Reply,
 )
 from storage import idempotency, queries
-from storage.machine import UNSET, NewEscalation, NewMessage
+from storage.machine import UNSET, Actor, NewEscalation, NewMessage, Unset
 from storage.models import Priority
-from storage.public import escalation_detail, escalation_public, event_public, message_public
+from storage.public import EscalationDetailPublic, EscalationPublic, EventPublic, MessagePublic
 
 router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
 
 
 def _errors(*statuses: int, body: bool = True) -> dict[int | str, dict[str, Any]]:
-    common = (401, 413, 422, 429)
+    common: tuple[int, ...] = (401, 413, 422, 429)
     if body:  # a body that is not UTF-8 cannot even be read as JSON: FastAPI answers 400
         common += (400,)
     return {s: {"model": ErrorEnvelope} for s in sorted({*common, *statuses})}
@@ -43,9 +39,9 @@ EscalationId = Annotated[str, Path(min_length=1, max_length=64, description="esc
 @router.post(
     "",
     status_code=201,
-    response_model=EscalationOut,
+    response_model=EscalationPublic,
     responses={
-        200: {"model": EscalationOut, "description": "The conversation's active escalation"},
+        200: {"model": EscalationPublic, "description": "The conversation's active escalation"},
         **_errors(409, 503),
     },
 )
@@ -53,10 +49,11 @@ async def create_escalation(
     body: CreateEscalation,
     svc: ServicesDep,
     owner: PlatformDep,
+    response: Response,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255), NoNul
     ] = None,
-) -> JSONResponse:
+) -> EscalationPublic | JSONResponse:
     claim = None
     if idempotency_key is not None:
         fingerprint = idempotency.request_fingerprint(body.model_dump(mode="json"))
@@ -75,7 +72,9 @@ async def create_escalation(
         raise
     if created:
         svc.metrics.escalations_created.inc()
-    return JSONResponse(escalation_public(esc), status_code=201 if created else 200)
+    else:
+        response.status_code = 200
+    return EscalationPublic.of(esc)
 
 
 async def _new_escalation(svc: ServicesDep, body: CreateEscalation) -> NewEscalation:
@@ -115,7 +114,7 @@ async def list_escalations(
     q: Annotated[str | None, Query(max_length=200), NoNul] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200), NoNul] = None,
-) -> JSONResponse:
+) -> EscalationPage:
     if assignee is not None:
         # Anyone Slack knows, deactivated or not: their past escalations are still theirs.
         assignee = (await resolve_agent(svc, assignee, "assignee", current=False)).id
@@ -135,34 +134,38 @@ async def list_escalations(
         raise ApiError(
             422, "validation_error", f"cursor: {exc}", [{"field": "cursor", "message": str(exc)}]
         ) from None
-    return JSONResponse(
-        {"data": [escalation_public(e) for e in page.items], "next_cursor": page.next_cursor}
+    return EscalationPage(
+        data=[EscalationPublic.of(e) for e in page.items], next_cursor=page.next_cursor
     )
 
 
 @router.get(
-    "/{escalation_id}", response_model=EscalationDetailOut, responses=_errors(404, body=False)
+    "/{escalation_id}", response_model=EscalationDetailPublic, responses=_errors(404, body=False)
 )
 async def get_escalation(
     escalation_id: EscalationId, svc: ServicesDep, owner: PlatformDep
-) -> JSONResponse:
+) -> EscalationDetailPublic:
     esc = await queries.get_escalation(svc.db, owner.platform_id, escalation_id)
     messages, events = await queries.get_history(svc.db, esc.id)
-    return JSONResponse(escalation_detail(esc, messages, events))
+    return EscalationDetailPublic.of_history(esc, messages, events)
 
 
 @router.post(
     "/{escalation_id}/messages",
     status_code=201,
-    response_model=MessageOut,
+    response_model=MessagePublic,
     responses={
-        200: {"model": MessageOut, "description": "A repeated external_id: the original"},
+        200: {"model": MessagePublic, "description": "A repeated external_id: the original"},
         **_errors(404, 409),
     },
 )
 async def add_message(
-    escalation_id: EscalationId, body: CustomerMessage, svc: ServicesDep, owner: PlatformDep
-) -> JSONResponse:
+    escalation_id: EscalationId,
+    body: CustomerMessage,
+    svc: ServicesDep,
+    owner: PlatformDep,
+    response: Response,
+) -> MessagePublic:
     new = NewMessage(
         role=body.role,
         content=body.content,
@@ -173,72 +176,76 @@ async def add_message(
     msg, created = await svc.machine.for_platform(owner.platform_id).add_customer_message(
         escalation_id, new
     )
-    return JSONResponse(message_public(msg), status_code=201 if created else 200)
+    if not created:
+        response.status_code = 200
+    return MessagePublic.of(msg)
 
 
 @router.post(
-    "/{escalation_id}/take", response_model=EscalationOut, responses=_errors(404, 409, 503)
+    "/{escalation_id}/take", response_model=EscalationPublic, responses=_errors(404, 409, 503)
 )
 async def take(
     escalation_id: EscalationId, body: AgentAction, svc: ServicesDep, owner: PlatformDep
-) -> JSONResponse:
+) -> EscalationPublic:
     agent = await resolve_agent(svc, body.agent, "agent")
     esc = await svc.machine.for_platform(owner.platform_id).take(escalation_id, agent)
     svc.metrics.transitions.labels("take").inc()
-    return JSONResponse(escalation_public(esc))
+    return EscalationPublic.of(esc)
 
 
 @router.post(
     "/{escalation_id}/reply",
     status_code=201,
-    response_model=MessageOut,
+    response_model=MessagePublic,
     responses=_errors(403, 404, 409, 503),
 )
 async def reply(
     escalation_id: EscalationId, body: Reply, svc: ServicesDep, owner: PlatformDep
-) -> JSONResponse:
+) -> MessagePublic:
     agent = await resolve_agent(svc, body.agent, "agent")
     attachments = [a.model_dump(mode="json") for a in body.attachments]
     machine = svc.machine.for_platform(owner.platform_id)
     _, msg = await machine.reply(escalation_id, agent, body.content, attachments)
     svc.metrics.transitions.labels("reply").inc()
-    return JSONResponse(message_public(msg), status_code=201)
+    return MessagePublic.of(msg)
 
 
 @router.post(
     "/{escalation_id}/notes",
     status_code=201,
-    response_model=EventOut,
+    response_model=EventPublic,
     responses=_errors(404, 503),
 )
 async def add_note(
     escalation_id: EscalationId, body: Note, svc: ServicesDep, owner: PlatformDep
-) -> JSONResponse:
+) -> EventPublic:
     agent = await resolve_agent(svc, body.agent, "agent")
     event = await svc.machine.for_platform(owner.platform_id).add_note(
         escalation_id, agent, body.content
     )
-    return JSONResponse(event_public(event), status_code=201)
+    return EventPublic.of(event)
 
 
 @router.post(
-    "/{escalation_id}/return", response_model=EscalationOut, responses=_errors(403, 404, 409, 503)
+    "/{escalation_id}/return",
+    response_model=EscalationPublic,
+    responses=_errors(403, 404, 409, 503),
 )
 async def return_to_bot(
     escalation_id: EscalationId, body: AgentAction, svc: ServicesDep, owner: PlatformDep
-) -> JSONResponse:
+) -> EscalationPublic:
     agent = await resolve_agent(svc, body.agent, "agent")
     esc = await svc.machine.for_platform(owner.platform_id).return_to_bot(escalation_id, agent)
     svc.metrics.transitions.labels("return").inc()
-    return JSONResponse(escalation_public(esc))
+    return EscalationPublic.of(esc)
 
 
 @router.post(
-    "/{escalation_id}/close", response_model=EscalationOut, responses=_errors(403, 404, 409, 503)
+    "/{escalation_id}/close", response_model=EscalationPublic, responses=_errors(403, 404, 409, 503)
 )
 async def close(
     escalation_id: EscalationId, body: Close, svc: ServicesDep, owner: PlatformDep
-) -> JSONResponse:
+) -> EscalationPublic:
     agent = await resolve_agent(svc, body.agent, "agent")
     esc = await svc.machine.for_platform(owner.platform_id).close(
         escalation_id,
@@ -248,14 +255,14 @@ async def close(
         keep_ai_paused=body.keep_ai_paused,
     )
     svc.metrics.transitions.labels("close").inc()
-    return JSONResponse(escalation_public(esc))
+    return EscalationPublic.of(esc)
 
 
-@router.patch("/{escalation_id}", response_model=EscalationOut, responses=_errors(404, 409, 503))
+@router.patch("/{escalation_id}", response_model=EscalationPublic, responses=_errors(404, 409, 503))
 async def update(
     escalation_id: EscalationId, body: Patch, svc: ServicesDep, owner: PlatformDep
-) -> JSONResponse:
-    assignee = UNSET
+) -> EscalationPublic:
+    assignee: Actor | Unset | None = UNSET
     if "assignee" in body.model_fields_set:
         assignee = await resolve_agent(svc, body.assignee, "assignee") if body.assignee else None
     esc = await svc.machine.for_platform(owner.platform_id).update(
@@ -265,4 +272,4 @@ async def update(
         assignee=assignee,
         note=body.note,
     )
-    return JSONResponse(escalation_public(esc))
+    return EscalationPublic.of(esc)
