@@ -35,7 +35,8 @@ class SlackRequest:
     def payload(self) -> dict[str, Any]:
         """The body decoded the way Bolt decodes it."""
         if self.headers["Content-Type"] == JSON:
-            return json.loads(self.body)
+            payload: dict[str, Any] = json.loads(self.body)
+            return payload
         fields = dict(parse_qsl(self.body, keep_blank_values=True))
         return json.loads(fields["payload"]) if "payload" in fields else fields
 
@@ -69,11 +70,13 @@ class SlackSigner:
         retry_reason: str = "http_timeout",
     ) -> SlackRequest:
         stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signature = self.verifier.generate_signature(timestamp=stamp, body=body)
+        assert signature is not None  # None only without a timestamp
         headers = {
             "Content-Type": content_type,
             "User-Agent": USER_AGENT,
             "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": self.verifier.generate_signature(timestamp=stamp, body=body),
+            "X-Slack-Signature": signature,
         }
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
@@ -347,7 +350,8 @@ class SlackSigner:
 
 def find_option(element: dict[str, Any], value: str | None) -> dict[str, Any]:
     """The option of an overflow or select menu whose value is ``value``."""
-    for option in element["options"]:
+    options: list[dict[str, Any]] = element["options"]
+    for option in options:
         if option.get("value") == value:
             return option
     raise ValueError(f"{element.get('action_id')!r} has no option {value!r}")

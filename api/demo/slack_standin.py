@@ -771,7 +771,7 @@ def _blocks_problem(blocks: list[Any], most: int) -> str | None:
 
 
 def _block_problem(block: dict[str, Any]) -> str | None:
-    kind = block.get("type")
+    kind = block.get("type", "")
     if len(str(block.get("block_id") or "")) > ID_LENGTH:
         return "block_id too long"
     text = (block.get("text") or {}).get("text", "") if isinstance(block.get("text"), dict) else ""
@@ -814,7 +814,8 @@ def _as_list(value: Any) -> list[Any]:
 def _as_dict(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         value = json.loads(value) if value else None
-    return value
+    found: dict[str, Any] | None = value
+    return found
 
 
 def _metadata(value: Any) -> dict[str, Any] | None:
