@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from blocks.texts import KINDS, CustomerTexts, TemplateKey, TemplateProblem
 from storage.machine import DEFAULT_EDIT_WINDOW
@@ -238,7 +239,7 @@ def template_overrides(raw: dict[str, Any]) -> dict[TemplateKey, dict[str, str]]
     return found
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     where = ".".join(
         str(p)
         for p in error["loc"]

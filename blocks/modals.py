@@ -158,7 +158,7 @@ def reassign_modal(
 
 
 def priority_modal(esc: Escalation, private_metadata: str) -> View:
-    options = {
+    options: dict[str, Option] = {
         value: _option(value, PRIORITY_BADGES.get(value, value.capitalize()))
         for value in reversed(Priority)  # most urgent first
     }

@@ -151,7 +151,7 @@ def _from_mrkdwn(text: str) -> list[Element]:
 def _mrkdwn_lines(text: str) -> list[Element]:
     """Consecutive lines of one kind (quoted, bulleted, plain) become one element."""
     elements: list[Element] = []
-    kind, lines = "", []
+    kind, lines = "", list[str]()
 
     def flush() -> None:
         if not lines:
@@ -204,14 +204,14 @@ def _inline(text: str) -> list[Element]:
         styles = [s for i, s in enumerate(styles) if i not in drop]
     elements: list[Element] = []
     run, run_style = "", frozenset[str]()
-    for char, style in zip(chars, styles, strict=True):
+    for char, marks in zip(chars, styles, strict=True):
         token = ord(char) - _PLACEHOLDER
-        if 0 <= token < len(tokens) or frozenset(style) != run_style:
+        if 0 <= token < len(tokens) or frozenset(marks) != run_style:
             if run:
                 elements.append(_styled({"type": "text", "text": _decode(run)}, run_style))
-            run, run_style = "", frozenset(style)
+            run, run_style = "", frozenset(marks)
         if 0 <= token < len(tokens):
-            elements.append(_styled(tokens[token], frozenset(style)))
+            elements.append(_styled(tokens[token], frozenset(marks)))
         else:
             run += char
     if run:

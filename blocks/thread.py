@@ -34,7 +34,7 @@ QUOTE_LIMIT = 300
 _MAX_DEPTH = 4
 _LONGEST_ENTITY = len("&amp;")
 
-_ROLES = {
+_ROLES: dict[str, str] = {
     Role.customer: ":bust_in_silhouette: *Customer*",
     Role.assistant: ":robot_face: *AI assistant*",
     Role.agent: ":headphones: *Agent*",
@@ -263,7 +263,7 @@ def _body(content: str | None, escalation_id: str) -> str:
 
 
 def _attachments(items: Sequence[Any] | None) -> str:
-    lines = []
+    lines: list[str] = []
     for item in items or ():
         if isinstance(item, dict):
             line = ":paperclip: " + one_line(str(item.get("name") or "attachment"), 150)

@@ -17,7 +17,8 @@ from blocks.charts import day_chart
 from blocks.digest import digest_message, title
 from bot.links import ThreadLinks
 from storage.database import Database
-from storage.digest import Day, Digest, compute
+from storage.digest import compute
+from storage.models import Day, Digest
 
 log = logging.getLogger("baton.digest")
 
@@ -96,7 +97,8 @@ class DigestPoster:
         response = await self.client.conversations_history(
             channel=self.channel, limit=HISTORY_LOOKBACK, include_all_metadata=True
         )
-        for message in response.get("messages", []):
+        messages: list[dict[str, Any]] = response.get("messages", [])
+        for message in messages:
             if _digest_day(message) == day.isoformat():
                 return str(message["ts"])
         return None

@@ -11,7 +11,8 @@ EVENTS_PATH = "/slack/events"
 
 
 def load_manifest() -> dict[str, Any]:
-    return yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    manifest: dict[str, Any] = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    return manifest
 
 
 def manifest_for(base_url: str | None, *, socket_mode: bool = False) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 
 from sqlalchemy import func, or_, select, update
+from sqlmodel import col
 
 from storage.database import Database
 from storage.models import Agent
@@ -16,7 +17,9 @@ async def agent_by_id(db: Database, user_id: str) -> Agent | None:
 async def find_agent(db: Database, ident: str) -> Agent | None:
     """Look an agent up by Slack user id or (case-insensitive) email."""
     async with db.read() as s:
-        stmt = select(Agent).where(or_(Agent.id == ident, func.lower(Agent.email) == ident.lower()))
+        stmt = select(Agent).where(
+            or_(col(Agent.id) == ident, func.lower(Agent.email) == ident.lower())
+        )
         return (await s.execute(stmt)).scalars().first()
 
 
@@ -25,7 +28,7 @@ async def known_agents(db: Database, ids: Sequence[str]) -> list[Agent]:
     if not ids:
         return []
     async with db.read() as s:
-        stmt = select(Agent).where(Agent.id.in_(list(ids)))
+        stmt = select(Agent).where(col(Agent.id).in_(list(ids)))
         return list((await s.execute(stmt)).scalars())
 
 
@@ -42,7 +45,7 @@ async def remember_agent(db: Database, agent: Agent) -> None:
             # An address Slack now gives someone else no longer finds the one before.
             await s.execute(
                 update(Agent)
-                .where(func.lower(Agent.email) == agent.email.lower(), Agent.id != agent.id)
+                .where(func.lower(Agent.email) == agent.email.lower(), col(Agent.id) != agent.id)
                 .values(email=None)
             )
         await s.execute(stmt)

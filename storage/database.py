@@ -10,9 +10,9 @@ conditional updates and unique indexes.
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, text
+from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -122,6 +122,12 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an INSERT, UPDATE or DELETE matched. ``AsyncSession.execute`` is typed as
+    returning any ``Result``, but for these statements it is a ``CursorResult``."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 # The base of every error the database layer raises, whether the statement or the database

@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.database import Database
 from storage.models import (
@@ -105,7 +106,7 @@ class _Figures:
 
     async def count_ended(self, s: AsyncSession) -> dict[str, int]:
         stmt = (
-            select(Escalation.status, func.count())
+            select(col(Escalation.status), func.count())
             .where(self.during(Escalation.ended_at))
             .group_by(Escalation.status)
         )
@@ -121,26 +122,26 @@ class _Figures:
 
     async def resolution_median(self, s: AsyncSession) -> float | None:
         values = select(self.seconds(Escalation.ended_at, Escalation.created_at).label("x")).where(
-            self.during(Escalation.ended_at), Escalation.status == Status.closed
+            self.during(Escalation.ended_at), col(Escalation.status) == Status.closed
         )
         return (await self._quantiles(s, values, (0.5,))).get((), (None,))[0]
 
     async def compliance(self, s: AsyncSession) -> list[Compliance]:
-        due = Escalation.first_take_due_at
+        due = col(Escalation.first_take_due_at)
         # The first-take clock stops at the first take, or at the end of an untaken one:
         # two index-friendly ranges rather than one coalesce the indexes cannot serve.
-        taken = select(func.count(), func.count().filter(Escalation.first_taken_at <= due)).where(
-            due.is_not(None), self.during(Escalation.first_taken_at)
-        )
-        untaken = select(func.count(), func.count().filter(Escalation.ended_at <= due)).where(
+        taken = select(
+            func.count(), func.count().filter(col(Escalation.first_taken_at) <= due)
+        ).where(due.is_not(None), self.during(Escalation.first_taken_at))
+        untaken = select(func.count(), func.count().filter(col(Escalation.ended_at) <= due)).where(
             due.is_not(None),
-            Escalation.first_taken_at.is_(None),
+            col(Escalation.first_taken_at).is_(None),
             self.during(Escalation.ended_at),
         )
-        rdue = Escalation.resolution_due_at
-        resolution = select(func.count(), func.count().filter(Escalation.ended_at <= rdue)).where(
-            rdue.is_not(None), self.during(Escalation.ended_at)
-        )
+        rdue = col(Escalation.resolution_due_at)
+        resolution = select(
+            func.count(), func.count().filter(col(Escalation.ended_at) <= rdue)
+        ).where(rdue.is_not(None), self.during(Escalation.ended_at))
         t1, m1 = (await s.execute(taken)).one()
         t2, m2 = (await s.execute(untaken)).one()
         t3, m3 = (await s.execute(resolution)).one()
@@ -149,7 +150,7 @@ class _Figures:
     async def reasons(self, s: AsyncSession) -> list[tuple[str, int]]:
         n = func.count().label("n")
         stmt = (
-            select(Escalation.reason, n)
+            select(col(Escalation.reason), n)
             .where(self.during(Escalation.created_at))
             .group_by(Escalation.reason)
             .order_by(n.desc(), Escalation.reason)
@@ -161,7 +162,7 @@ class _Figures:
         channel = func.coalesce(Escalation.channel, "unknown").label("channel")
         n = func.count().label("n")
         stmt = (
-            select(channel, n, func.count(Escalation.first_taken_at))
+            select(channel, n, func.count(col(Escalation.first_taken_at)))
             .where(self.during(Escalation.created_at))
             .group_by(channel)
             .order_by(n.desc(), channel)
@@ -173,17 +174,17 @@ class _Figures:
         """Each (escalation, agent) taken that day, by a take or a reassignment to them."""
         return (
             select(
-                Event.escalation_id,
-                Event.actor_id.label("agent_id"),
-                func.max(Event.actor_name).label("name"),
-                func.min(Event.created_at).label("took_at"),
+                col(Event.escalation_id),
+                col(Event.actor_id).label("agent_id"),
+                func.max(col(Event.actor_name)).label("name"),
+                func.min(col(Event.created_at)).label("took_at"),
             )
             .where(
-                Event.type.in_(("taken", "reassigned")),
+                col(Event.type).in_(("taken", "reassigned")),
                 self.during(Event.created_at),
-                Event.actor_id.is_not(None),
+                col(Event.actor_id).is_not(None),
             )
-            .group_by(Event.escalation_id, Event.actor_id)
+            .group_by(col(Event.escalation_id), col(Event.actor_id))
             .subquery()
         )
 
@@ -197,10 +198,10 @@ class _Figures:
         first_reply = (
             select(func.min(Message.created_at))
             .where(
-                Message.escalation_id == takes.c.escalation_id,
-                Message.author_id == takes.c.agent_id,
-                Message.role == Role.agent,
-                Message.created_at >= takes.c.took_at,
+                col(Message.escalation_id) == takes.c.escalation_id,
+                col(Message.author_id) == takes.c.agent_id,
+                col(Message.role) == Role.agent,
+                col(Message.created_at) >= takes.c.took_at,
             )
             .scalar_subquery()
         )
@@ -217,13 +218,13 @@ class _Figures:
         ]
 
     async def waiting(self, s: AsyncSession) -> tuple[list[Waiting], int]:
-        queued = Escalation.status == Status.queued
+        queued = col(Escalation.status) == Status.queued
         total = (await s.execute(select(func.count()).where(queued))).scalar_one()
         stmt = (
-            select(Escalation, SlackThread.channel_id, SlackThread.thread_ts)
-            .outerjoin(SlackThread, SlackThread.escalation_id == Escalation.id)
+            select(Escalation, col(SlackThread.channel_id), col(SlackThread.thread_ts))
+            .outerjoin(SlackThread, col(SlackThread.escalation_id) == Escalation.id)
             .where(queued)
-            .order_by(Escalation.created_at, Escalation.id)
+            .order_by(col(Escalation.created_at), Escalation.id)
             .limit(WAITING_SHOWN)
         )
         shown = [

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlmodel import col
 
-from storage.database import Database
+from storage.database import Database, rowcount
 from storage.models import DigestRun
 
 LEASE = timedelta(minutes=2)
@@ -39,20 +40,20 @@ async def claim(db: Database, day: date, worker: str) -> DigestClaim | None:
         taken = await s.execute(
             update(DigestRun)
             .where(
-                DigestRun.day == day,
-                DigestRun.sent_at.is_(None),
-                or_(DigestRun.claimed_until.is_(None), DigestRun.claimed_until < now),
+                col(DigestRun.day) == day,
+                col(DigestRun.sent_at).is_(None),
+                or_(col(DigestRun.claimed_until).is_(None), col(DigestRun.claimed_until) < now),
             )
             .values(claimed_by=worker, claimed_until=now + LEASE)
         )
-        return DigestClaim(day, worker, uncertain=True) if taken.rowcount == 1 else None
+        return DigestClaim(day, worker, uncertain=True) if rowcount(taken) == 1 else None
 
 
 async def mark_sent(db: Database, held: DigestClaim, channel_id: str, message_ts: str) -> bool:
     async with db.write() as s:
         result = await s.execute(
             update(DigestRun)
-            .where(DigestRun.day == held.day, DigestRun.claimed_by == held.worker)
+            .where(col(DigestRun.day) == held.day, col(DigestRun.claimed_by) == held.worker)
             .values(
                 sent_at=db.clock.now(),
                 channel_id=channel_id,
@@ -62,7 +63,7 @@ async def mark_sent(db: Database, held: DigestClaim, channel_id: str, message_ts
                 last_error=None,
             )
         )
-        return result.rowcount == 1
+        return rowcount(result) == 1
 
 
 async def retry_later(db: Database, held: DigestClaim, error: str) -> None:
@@ -70,7 +71,7 @@ async def retry_later(db: Database, held: DigestClaim, error: str) -> None:
     async with db.write() as s:
         await s.execute(
             update(DigestRun)
-            .where(DigestRun.day == held.day, DigestRun.claimed_by == held.worker)
+            .where(col(DigestRun.day) == held.day, col(DigestRun.claimed_by) == held.worker)
             .values(
                 claimed_until=db.clock.now() + RETRY_AFTER,
                 attempts=DigestRun.attempts + 1,
@@ -81,4 +82,6 @@ async def retry_later(db: Database, held: DigestClaim, error: str) -> None:
 
 async def load(db: Database, day: date) -> DigestRun | None:
     async with db.read() as s:
-        return (await s.execute(select(DigestRun).where(DigestRun.day == day))).scalar_one_or_none()
+        return (
+            await s.execute(select(DigestRun).where(col(DigestRun.day) == day))
+        ).scalar_one_or_none()

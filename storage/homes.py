@@ -15,8 +15,9 @@ from datetime import datetime
 from enum import Enum
 
 from sqlalchemy import func, or_, select, text, update
+from sqlmodel import col
 
-from storage.database import Database
+from storage.database import Database, rowcount
 from storage.models import Escalation, SlackHome
 
 _REFRESHER_LOCK = 0x0BA7_0006  # one replica refreshes Homes at a time (global pacing)
@@ -97,17 +98,17 @@ async def due(
 ) -> list[SlackHome]:
     """Open Homes that need another look and whose throttle has passed; longest-waiting first."""
     now = db.clock.now()
-    stale = [SlackHome.settle_at <= now]
+    stale = [col(SlackHome.settle_at) <= now]
     if mark is not None:
-        stale += [SlackHome.seen_through.is_(None), SlackHome.seen_through < mark]
+        stale += [col(SlackHome.seen_through).is_(None), col(SlackHome.seen_through) < mark]
     stmt = (
         select(SlackHome)
         .where(
-            SlackHome.opened_at >= open_since,
-            or_(SlackHome.next_publish_at.is_(None), SlackHome.next_publish_at <= now),
+            col(SlackHome.opened_at) >= open_since,
+            or_(col(SlackHome.next_publish_at).is_(None), col(SlackHome.next_publish_at) <= now),
             or_(*stale),
         )
-        .order_by(SlackHome.next_publish_at.nulls_first(), SlackHome.user_id)
+        .order_by(col(SlackHome.next_publish_at).nulls_first(), SlackHome.user_id)
         .limit(limit)
     )
     async with db.read() as s:
@@ -122,12 +123,14 @@ async def claim(db: Database, user_id: str, until: datetime) -> SlackHome | None
         claimed = await s.execute(
             update(SlackHome)
             .where(
-                SlackHome.user_id == user_id,
-                or_(SlackHome.next_publish_at.is_(None), SlackHome.next_publish_at <= now),
+                col(SlackHome.user_id) == user_id,
+                or_(
+                    col(SlackHome.next_publish_at).is_(None), col(SlackHome.next_publish_at) <= now
+                ),
             )
             .values(next_publish_at=until)
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if rowcount(claimed) != 1:
             return None
         return await s.get(SlackHome, user_id, populate_existing=True)
 
@@ -149,17 +152,17 @@ async def shown(
         "settle_at": settle_at,
     }
     unchanged = (
-        SlackHome.user_id == rendered.user_id,
-        SlackHome.priority.is_not_distinct_from(rendered.priority),
-        SlackHome.channel.is_not_distinct_from(rendered.channel),
-        SlackHome.page == rendered.page,
+        col(SlackHome.user_id) == rendered.user_id,
+        col(SlackHome.priority).is_not_distinct_from(rendered.priority),
+        col(SlackHome.channel).is_not_distinct_from(rendered.channel),
+        col(SlackHome.page) == rendered.page,
     )
     async with db.write(notify=False) as s:
         result = await s.execute(update(SlackHome).where(*unchanged).values(**values))
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if rowcount(result) == 0:
             await s.execute(
                 update(SlackHome)
-                .where(SlackHome.user_id == rendered.user_id)
+                .where(col(SlackHome.user_id) == rendered.user_id)
                 .values(view_hash=None, settle_at=db.clock.now())
             )
 
@@ -168,7 +171,7 @@ async def hold(db: Database, user_id: str, until: datetime) -> None:
     """Slack said to wait (429 Retry-After): this Home is not published before ``until``."""
     async with db.write(notify=False) as s:
         await s.execute(
-            update(SlackHome).where(SlackHome.user_id == user_id).values(next_publish_at=until)
+            update(SlackHome).where(col(SlackHome.user_id) == user_id).values(next_publish_at=until)
         )
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from storage.database import Database
+from storage.database import Database, rowcount
 from storage.errors import IdempotencyInFlight, IdempotencyMismatch
 from storage.models import IdempotencyRecord
 
@@ -82,7 +83,7 @@ async def claim(
 async def _take_over(s: AsyncSession, platform_id: str, key: str, fresh: dict[str, Any]) -> None:
     await s.execute(
         update(IdempotencyRecord)
-        .where(IdempotencyRecord.platform_id == platform_id, IdempotencyRecord.key == key)
+        .where(col(IdempotencyRecord.platform_id) == platform_id, col(IdempotencyRecord.key) == key)
         .values(**fresh)
     )
 
@@ -94,8 +95,8 @@ async def store_response(
     await s.execute(
         update(IdempotencyRecord)
         .where(
-            IdempotencyRecord.platform_id == claim_.platform_id,
-            IdempotencyRecord.key == claim_.key,
+            col(IdempotencyRecord.platform_id) == claim_.platform_id,
+            col(IdempotencyRecord.key) == claim_.key,
         )
         .values(in_flight=False, status_code=status_code, response=body)
     )
@@ -106,9 +107,9 @@ async def release(db: Database, claim_: IdempotencyClaim) -> None:
     async with db.write() as s:
         await s.execute(
             delete(IdempotencyRecord).where(
-                IdempotencyRecord.platform_id == claim_.platform_id,
-                IdempotencyRecord.key == claim_.key,
-                IdempotencyRecord.in_flight.is_(True),
+                col(IdempotencyRecord.platform_id) == claim_.platform_id,
+                col(IdempotencyRecord.key) == claim_.key,
+                col(IdempotencyRecord.in_flight).is_(True),
             )
         )
 
@@ -120,15 +121,15 @@ async def release_in_flight(db: Database) -> int:
     for a lease's length that the request is still being processed."""
     async with db.write() as s:
         result = await s.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.in_flight.is_(True))
+            delete(IdempotencyRecord).where(col(IdempotencyRecord.in_flight).is_(True))
         )
-        return result.rowcount or 0
+        return rowcount(result) or 0
 
 
 async def purge_expired(db: Database) -> int:
     """Forget keys past their retention; returns how many."""
     async with db.write() as s:
         result = await s.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= db.clock.now())
+            delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= db.clock.now())
         )
-        return result.rowcount or 0
+        return rowcount(result) or 0

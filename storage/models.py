@@ -6,7 +6,17 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.ids import new_id
@@ -417,11 +427,17 @@ class SlackHome(SQLModel, table=True):
     next_publish_at: datetime | None = _utc(default=None, index=True)  # throttle, Retry-After
 
 
+def _table(model: type[SQLModel]) -> Table:
+    # SQLModel gives every table model its ``__table__`` but does not declare it.
+    table: Table = model.__table__  # type: ignore[attr-defined]  # undeclared by SQLModel
+    return table
+
+
 # What the App Home's refresher watches: the latest change to any escalation.
-Index("ix_escalations_updated_at", Escalation.updated_at)
+Index("ix_escalations_updated_at", _table(Escalation).c.updated_at)
 
 
-def _trigram_index(table: Any, column: str) -> None:
+def _trigram_index(table: Table, column: str) -> None:
     """For ``storage.search``: a pg_trgm GIN index serves ILIKE '%text%' on PostgreSQL.
     SQLite has no such index (the migration and ``create_all`` skip it there)."""
     Index(
@@ -432,9 +448,9 @@ def _trigram_index(table: Any, column: str) -> None:
     ).ddl_if(dialect="postgresql")
 
 
-_trigram_index(Message.__table__, "content")
-_trigram_index(Escalation.__table__, "customer_name")
-_trigram_index(Escalation.__table__, "reason_detail")
+_trigram_index(_table(Message), "content")
+_trigram_index(_table(Escalation), "customer_name")
+_trigram_index(_table(Escalation), "reason_detail")
 
 
 # ------------------------------------------------- read models (not tables): the daily digest

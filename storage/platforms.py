@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from storage.database import Database
 from storage.errors import StorageError
@@ -31,7 +32,7 @@ class PlatformNames:
         name = self._names.get(platform_id)
         if name is None:
             async with self.db.read() as s:
-                stmt = select(Platform.name).where(Platform.id == platform_id)
+                stmt = select(col(Platform.name)).where(col(Platform.id) == platform_id)
                 name = self._names[platform_id] = (await s.execute(stmt)).scalar_one()
         return name
 
@@ -102,9 +103,11 @@ async def find_key_owner(db: Database, api_key: str) -> KeyOwner | None:
     async with db.read() as s:
         row = (
             await s.execute(
-                select(ApiKey.id, ApiKey.key_hash, Platform.id, Platform.name)
-                .join(Platform, Platform.id == ApiKey.platform_id)
-                .where(ApiKey.prefix == api_key[:PREFIX_LENGTH], ApiKey.revoked_at.is_(None))
+                select(col(ApiKey.id), col(ApiKey.key_hash), col(Platform.id), col(Platform.name))
+                .join(Platform, col(Platform.id) == ApiKey.platform_id)
+                .where(
+                    col(ApiKey.prefix) == api_key[:PREFIX_LENGTH], col(ApiKey.revoked_at).is_(None)
+                )
             )
         ).first()
     if row is None or not hmac.compare_digest(row[1], hash_key(api_key)):
@@ -115,7 +118,9 @@ async def find_key_owner(db: Database, api_key: str) -> KeyOwner | None:
 async def platform_of(db: Database, platform_id: str) -> Platform:
     """The platform with this id, which must exist (platforms are never removed)."""
     async with db.read() as s:
-        return (await s.execute(select(Platform).where(Platform.id == platform_id))).scalar_one()
+        return (
+            await s.execute(select(Platform).where(col(Platform.id) == platform_id))
+        ).scalar_one()
 
 
 async def list_platforms(db: Database) -> list[Platform]:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import Select, exists, or_, select
+from sqlmodel import col
 
 from storage.database import Database
 from storage.errors import NotFound
@@ -53,33 +54,33 @@ def decode_cursor(cursor: str) -> str:
     return decoded
 
 
-def _filtered(scope: str | None, f: EscalationFilter) -> Select[tuple[Escalation]]:
+def _filtered(scope: str | None, f: EscalationFilter) -> Select[Escalation]:
     stmt = select(Escalation)
     if scope is not None:
-        stmt = stmt.where(Escalation.platform_id == scope)
+        stmt = stmt.where(col(Escalation.platform_id) == scope)
     if f.status == ACTIVE:
-        stmt = stmt.where(Escalation.status.in_(ACTIVE_STATUSES))
+        stmt = stmt.where(col(Escalation.status).in_(ACTIVE_STATUSES))
     elif f.status is not None:
-        stmt = stmt.where(Escalation.status == f.status)
+        stmt = stmt.where(col(Escalation.status) == f.status)
     if f.priority is not None:
-        stmt = stmt.where(Escalation.priority == f.priority)
+        stmt = stmt.where(col(Escalation.priority) == f.priority)
     if f.channel is not None:
-        stmt = stmt.where(Escalation.channel == f.channel)
+        stmt = stmt.where(col(Escalation.channel) == f.channel)
     if f.assignee is not None:
-        stmt = stmt.where(Escalation.assignee_id == f.assignee)
+        stmt = stmt.where(col(Escalation.assignee_id) == f.assignee)
     if f.conversation_id is not None:
-        stmt = stmt.where(Escalation.conversation_id == f.conversation_id)
+        stmt = stmt.where(col(Escalation.conversation_id) == f.conversation_id)
     if f.q:
         pattern = like_pattern(f.q)
         in_messages = exists().where(
-            Message.escalation_id == Escalation.id,
-            Message.content.ilike(pattern, escape="\\"),
+            col(Message.escalation_id) == Escalation.id,
+            col(Message.content).ilike(pattern, escape="\\"),
         )
         stmt = stmt.where(
             or_(
                 in_messages,
-                Escalation.reason.ilike(pattern, escape="\\"),
-                Escalation.reason_detail.ilike(pattern, escape="\\"),
+                col(Escalation.reason).ilike(pattern, escape="\\"),
+                col(Escalation.reason_detail).ilike(pattern, escape="\\"),
             )
         )
     return stmt
@@ -91,8 +92,8 @@ async def list_escalations(
     """Newest first; ``cursor`` continues after the last item of the previous page."""
     stmt = _filtered(scope, f)
     if cursor is not None:
-        stmt = stmt.where(Escalation.id < decode_cursor(cursor))
-    stmt = stmt.order_by(Escalation.id.desc()).limit(limit + 1)
+        stmt = stmt.where(col(Escalation.id) < decode_cursor(cursor))
+    stmt = stmt.order_by(col(Escalation.id).desc()).limit(limit + 1)
     async with db.read() as s:
         rows = list((await s.execute(stmt)).scalars())
     more = len(rows) > limit
@@ -102,9 +103,9 @@ async def list_escalations(
 
 async def get_escalation(db: Database, scope: str | None, esc_id: str) -> Escalation:
     async with db.read() as s:
-        stmt = select(Escalation).where(Escalation.id == esc_id)
+        stmt = select(Escalation).where(col(Escalation.id) == esc_id)
         if scope is not None:
-            stmt = stmt.where(Escalation.platform_id == scope)
+            stmt = stmt.where(col(Escalation.platform_id) == scope)
         esc = (await s.execute(stmt)).scalars().first()
     if esc is None:
         raise NotFound("escalation", esc_id)
@@ -116,10 +117,12 @@ async def get_history(db: Database, esc_id: str) -> tuple[list[Message], list[Ev
     async with db.read() as s:
         messages = (
             await s.execute(
-                select(Message).where(Message.escalation_id == esc_id).order_by(Message.id)
+                select(Message).where(col(Message.escalation_id) == esc_id).order_by(Message.id)
             )
         ).scalars()
         events = (
-            await s.execute(select(Event).where(Event.escalation_id == esc_id).order_by(Event.id))
+            await s.execute(
+                select(Event).where(col(Event.escalation_id) == esc_id).order_by(Event.id)
+            )
         ).scalars()
         return list(messages), list(events)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlmodel import col
 
 from storage.database import Database
 from storage.models import ACTIVE_STATUSES, Escalation, Status
@@ -44,20 +45,22 @@ class Counts:
 
 
 def _in_group(group: Group, user_id: str) -> ColumnElement[bool]:
-    taken = Escalation.status == Status.taken
+    taken = col(Escalation.status) == Status.taken
     if group == Group.mine:
-        return and_(taken, Escalation.assignee_id == user_id)
+        return and_(taken, col(Escalation.assignee_id) == user_id)
     if group == Group.waiting:
-        return Escalation.status == Status.queued
-    return and_(taken, or_(Escalation.assignee_id.is_(None), Escalation.assignee_id != user_id))
+        return col(Escalation.status) == Status.queued
+    return and_(
+        taken, or_(col(Escalation.assignee_id).is_(None), col(Escalation.assignee_id) != user_id)
+    )
 
 
 def _filtered(f: QueueFilter) -> list[ColumnElement[bool]]:
-    where = [Escalation.status.in_(ACTIVE_STATUSES)]
+    where: list[ColumnElement[bool]] = [col(Escalation.status).in_(ACTIVE_STATUSES)]
     if f.priority is not None:
-        where.append(Escalation.priority == f.priority)
+        where.append(col(Escalation.priority) == f.priority)
     if f.channel is not None:
-        where.append(Escalation.channel == f.channel)
+        where.append(col(Escalation.channel) == f.channel)
     return where
 
 
@@ -84,7 +87,7 @@ async def in_group(
     stmt = (
         select(Escalation)
         .where(*_filtered(f), _in_group(group, user_id))
-        .order_by(Escalation.created_at, Escalation.id)
+        .order_by(col(Escalation.created_at), Escalation.id)
         .offset(offset)
         .limit(limit)
     )
@@ -100,7 +103,7 @@ async def page(
     stmt = (
         select(rank, Escalation)
         .where(*_filtered(f))
-        .order_by(rank, Escalation.created_at, Escalation.id)
+        .order_by(rank, col(Escalation.created_at), Escalation.id)
         .offset(offset)
         .limit(limit)
     )
@@ -111,8 +114,8 @@ async def page(
 async def customer_channels(db: Database) -> list[str]:
     """The customer channels of active escalations, for the channel filter."""
     stmt = (
-        select(Escalation.channel)
-        .where(Escalation.status.in_(ACTIVE_STATUSES), Escalation.channel.is_not(None))
+        select(col(Escalation.channel))
+        .where(col(Escalation.status).in_(ACTIVE_STATUSES), col(Escalation.channel).is_not(None))
         .distinct()
         .order_by(Escalation.channel)
     )

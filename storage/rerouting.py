@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.database import Database
 from storage.models import Event, SlackThread
@@ -81,9 +82,9 @@ async def remember_rerouted_thread(
 async def rerouted(db: Database, escalation_id: str) -> Rerouted | None:
     """Why the escalation's card is not in the channel routing picked, if it is not."""
     stmt = (
-        select(Event.data)
-        .where(Event.escalation_id == escalation_id, Event.type == REROUTED)
-        .order_by(Event.created_at.desc())
+        select(col(Event.data))
+        .where(col(Event.escalation_id) == escalation_id, col(Event.type) == REROUTED)
+        .order_by(col(Event.created_at).desc())
         .limit(1)
     )
     async with db.read() as s:
@@ -94,7 +95,9 @@ async def rerouted(db: Database, escalation_id: str) -> Rerouted | None:
 
 
 async def _recorded(s: AsyncSession, escalation_id: str) -> bool:
-    stmt = select(Event.id).where(Event.escalation_id == escalation_id, Event.type == REROUTED)
+    stmt = select(col(Event.id)).where(
+        col(Event.escalation_id) == escalation_id, col(Event.type) == REROUTED
+    )
     return (await s.execute(stmt.limit(1))).first() is not None
 
 
@@ -102,8 +105,8 @@ async def _managers_know(s: AsyncSession, channel: str) -> bool:
     """Told about ``channel`` already, and no card has reached it since."""
     told_at = (
         await s.execute(
-            select(func.max(Event.created_at)).where(
-                Event.type == REROUTED,
+            select(func.max(col(Event.created_at))).where(
+                col(Event.type) == REROUTED,
                 Event.data["channel"].as_string() == channel,
                 Event.data["managers_told"].as_boolean().is_(True),
             )
@@ -113,8 +116,8 @@ async def _managers_know(s: AsyncSession, channel: str) -> bool:
         return False
     reached_since = (
         await s.execute(
-            select(SlackThread.escalation_id)
-            .where(SlackThread.channel_id == channel, SlackThread.created_at > told_at)
+            select(col(SlackThread.escalation_id))
+            .where(col(SlackThread.channel_id) == channel, col(SlackThread.created_at) > told_at)
             .limit(1)
         )
     ).first()

@@ -15,7 +15,8 @@ closed vocabulary in Python and becomes an ``IN``.
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, union
+from sqlalchemy import Select, func, or_, select, union
+from sqlmodel import col
 
 from storage.database import Database
 from storage.models import Escalation, Message, Reason, Role
@@ -53,19 +54,19 @@ async def search(db: Database, text: str, *, limit: int) -> Found:
     if len(text) < MIN_LENGTH:
         return Found([], 0)
     pattern = like_pattern(text)
-    in_messages = select(Message.escalation_id.label("id")).where(
-        Message.role.in_(SEARCHED_ROLES), Message.content.ilike(pattern, escape="\\")
+    in_messages: Select[str] = select(col(Message.escalation_id).label("id")).where(
+        col(Message.role).in_(SEARCHED_ROLES), col(Message.content).ilike(pattern, escape="\\")
     )
     about = [
-        Escalation.customer_name.ilike(pattern, escape="\\"),
-        Escalation.reason_detail.ilike(pattern, escape="\\"),
+        col(Escalation.customer_name).ilike(pattern, escape="\\"),
+        col(Escalation.reason_detail).ilike(pattern, escape="\\"),
     ]
     reasons = matching_reasons(text)
     if reasons:
-        about.append(Escalation.reason.in_(reasons))
-    in_escalations = select(Escalation.id.label("id")).where(or_(*about))
+        about.append(col(Escalation.reason).in_(reasons))
+    in_escalations: Select[str] = select(col(Escalation.id).label("id")).where(or_(*about))
     ids = union(in_messages, in_escalations).subquery()
-    chosen = Escalation.id.in_(select(ids.c.id))
+    chosen = col(Escalation.id).in_(select(ids.c.id))
     async with db.read() as s:
         total = (await s.execute(select(func.count()).where(chosen))).scalar_one()
         rows = list(
@@ -73,7 +74,7 @@ async def search(db: Database, text: str, *, limit: int) -> Found:
                 await s.execute(
                     select(Escalation)
                     .where(chosen)
-                    .order_by(Escalation.created_at.desc(), Escalation.id.desc())
+                    .order_by(col(Escalation.created_at).desc(), col(Escalation.id).desc())
                     .limit(limit)
                 )
             ).scalars()
@@ -81,11 +82,11 @@ async def search(db: Database, text: str, *, limit: int) -> Found:
         messages = await s.execute(
             select(Message)
             .where(
-                Message.escalation_id.in_([e.id for e in rows]),
-                Message.role.in_(SEARCHED_ROLES),
-                Message.content.ilike(pattern, escape="\\"),
+                col(Message.escalation_id).in_([e.id for e in rows]),
+                col(Message.role).in_(SEARCHED_ROLES),
+                col(Message.content).ilike(pattern, escape="\\"),
             )
-            .order_by(Message.sent_at.desc(), Message.id.desc())
+            .order_by(col(Message.sent_at).desc(), col(Message.id).desc())
         )
         latest: dict[str, Message] = {}
         for m in messages.scalars():

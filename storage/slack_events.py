@@ -10,8 +10,9 @@ claim whose handler crashed is taken over by a later retry once ``CLAIM_LEASE`` 
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
+from sqlmodel import col
 
-from storage.database import Database
+from storage.database import Database, rowcount
 from storage.models import SlackEventSeen
 
 REMEMBER_FOR = timedelta(days=1)  # Slack retries within minutes
@@ -29,7 +30,7 @@ async def first_sight(db: Database, event_id: str) -> bool:
     )
     async with db.write(notify=False) as s:
         result = await s.execute(stmt)
-        return (result.rowcount or 0) > 0
+        return (rowcount(result) or 0) > 0
 
 
 async def claim(db: Database, event_id: str) -> bool:
@@ -45,16 +46,16 @@ async def claim(db: Database, event_id: str) -> bool:
     take_over = (
         update(SlackEventSeen)
         .where(
-            SlackEventSeen.event_id == event_id,
-            SlackEventSeen.handled_at.is_(None),  # type: ignore[union-attr]
-            SlackEventSeen.created_at < now - CLAIM_LEASE,
+            col(SlackEventSeen.event_id) == event_id,
+            col(SlackEventSeen.handled_at).is_(None),
+            col(SlackEventSeen.created_at) < now - CLAIM_LEASE,
         )
         .values(created_at=now)
     )
     async with db.write(notify=False) as s:
-        if ((await s.execute(insert)).rowcount or 0) > 0:
+        if (rowcount(await s.execute(insert)) or 0) > 0:
             return True
-        return ((await s.execute(take_over)).rowcount or 0) > 0
+        return (rowcount(await s.execute(take_over)) or 0) > 0
 
 
 async def handled(db: Database, event_id: str) -> None:
@@ -62,7 +63,7 @@ async def handled(db: Database, event_id: str) -> None:
     async with db.write(notify=False) as s:
         await s.execute(
             update(SlackEventSeen)
-            .where(SlackEventSeen.event_id == event_id)
+            .where(col(SlackEventSeen.event_id) == event_id)
             .values(handled_at=db.clock.now())
         )
 
@@ -72,8 +73,8 @@ async def release(db: Database, event_id: str) -> None:
     async with db.write(notify=False) as s:
         await s.execute(
             delete(SlackEventSeen).where(
-                SlackEventSeen.event_id == event_id,
-                SlackEventSeen.handled_at.is_(None),  # type: ignore[union-attr]
+                col(SlackEventSeen.event_id) == event_id,
+                col(SlackEventSeen.handled_at).is_(None),
             )
         )
 
@@ -81,5 +82,7 @@ async def release(db: Database, event_id: str) -> None:
 async def purge_seen(db: Database, now: datetime | None = None) -> int:
     cutoff = (now or db.clock.now()) - REMEMBER_FOR
     async with db.write(notify=False) as s:
-        result = await s.execute(delete(SlackEventSeen).where(SlackEventSeen.created_at < cutoff))
-        return result.rowcount or 0
+        result = await s.execute(
+            delete(SlackEventSeen).where(col(SlackEventSeen.created_at) < cutoff)
+        )
+        return rowcount(result) or 0

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.database import Database
 from storage.models import Escalation, Event, Message, SlackThread
@@ -21,7 +22,7 @@ async def cards_of(db: Database, escalation_ids: Sequence[str]) -> dict[str, Sla
     """Where each escalation's card lives in Slack, for links to its thread."""
     if not escalation_ids:
         return {}
-    stmt = select(SlackThread).where(SlackThread.escalation_id.in_(list(escalation_ids)))
+    stmt = select(SlackThread).where(col(SlackThread.escalation_id).in_(list(escalation_ids)))
     async with db.read() as s:
         return {t.escalation_id: t for t in (await s.execute(stmt)).scalars()}
 
@@ -32,11 +33,11 @@ async def escalation_in_thread(
     """The escalation whose card starts this thread: found by team, channel and ts together."""
     stmt = (
         select(Escalation)
-        .join(SlackThread, SlackThread.escalation_id == Escalation.id)
+        .join(SlackThread, col(SlackThread.escalation_id) == Escalation.id)
         .where(
-            SlackThread.team_id == team_id,
-            SlackThread.channel_id == channel_id,
-            SlackThread.thread_ts == thread_ts,
+            col(SlackThread.team_id) == team_id,
+            col(SlackThread.channel_id) == channel_id,
+            col(SlackThread.thread_ts) == thread_ts,
         )
     )
     async with db.read() as s:
@@ -87,7 +88,9 @@ async def load_event(db: Database, event_id: str) -> Event | None:
 
 async def message_by_slack_ts(s: AsyncSession, esc_id: str, slack_ts: str) -> Message | None:
     """The escalation's message that the thread post with this ts sent, if one did."""
-    stmt = select(Message).where(Message.escalation_id == esc_id, Message.slack_ts == slack_ts)
+    stmt = select(Message).where(
+        col(Message.escalation_id) == esc_id, col(Message.slack_ts) == slack_ts
+    )
     return (await s.execute(stmt)).scalars().first()
 
 
@@ -101,8 +104,8 @@ async def transcript(db: Database, esc: Escalation) -> Sequence[Message]:
     """The conversation as the bot platform sent it with the escalation."""
     stmt = (
         select(Message)
-        .where(Message.escalation_id == esc.id, Message.created_at <= esc.created_at)
-        .order_by(Message.sent_at, Message.id)
+        .where(col(Message.escalation_id) == esc.id, col(Message.created_at) <= esc.created_at)
+        .order_by(col(Message.sent_at), Message.id)
     )
     async with db.read() as s:
         return list((await s.execute(stmt)).scalars())
@@ -115,12 +118,12 @@ async def earlier_escalations(db: Database, esc: Escalation) -> Sequence[Escalat
     stmt = (
         select(Escalation)
         .where(
-            Escalation.platform_id == esc.platform_id,
-            Escalation.customer_id == esc.customer_id,
-            Escalation.id != esc.id,
-            Escalation.created_at <= esc.created_at,
+            col(Escalation.platform_id) == esc.platform_id,
+            col(Escalation.customer_id) == esc.customer_id,
+            col(Escalation.id) != esc.id,
+            col(Escalation.created_at) <= esc.created_at,
         )
-        .order_by(Escalation.created_at.desc())
+        .order_by(col(Escalation.created_at).desc())
         .limit(EARLIER_SHOWN)
     )
     async with db.read() as s:
@@ -132,6 +135,6 @@ async def remember_message_ts(db: Database, message_id: str, ts: str) -> None:
     async with db.write(notify=False) as s:
         await s.execute(
             update(Message)
-            .where(Message.id == message_id, Message.slack_ts.is_(None))
+            .where(col(Message.id) == message_id, col(Message.slack_ts).is_(None))
             .values(slack_ts=ts)
         )

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -97,17 +98,19 @@ def serve(
     from api.http.app import create_app
 
     services = _services()
-    served = dict(host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+    run = partial(
+        uvicorn.run, host=host, port=port, log_config=None, access_log=False, proxy_headers=True
+    )
     if workers == 1:
         with _alone_on(services.settings.database_url):
-            uvicorn.run(create_app(services=services, run_scheduler=scheduler), **served)
+            run(create_app(services=services, run_scheduler=scheduler))
         return
     if services.db.is_sqlite:
         # So no lock either: the lock is one process's, and workers would each want it.
         raise _fail("--workers needs PostgreSQL: the embedded SQLite database serves one process")
     # Each worker process builds its own app from the same settings; this one only supervises.
     os.environ[_WORKER_SCHEDULER] = "1" if scheduler else "0"
-    uvicorn.run("api.cli.commands:worker_app", factory=True, workers=workers, **served)
+    run("api.cli.commands:worker_app", factory=True, workers=workers)
 
 
 _WORKER_SCHEDULER = "BATON_SERVE_SCHEDULER"  # from `baton serve --workers` to its processes

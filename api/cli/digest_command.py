@@ -10,8 +10,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from api.http.app import build_digest_poster
 from api.services import Services
 from blocks.digest import digest_lines
-from storage.digest import Day, compute
+from storage.digest import compute
 from storage.migrate import upgrade
+from storage.models import Day
 
 
 def parse_day(given: str | None, services: Services) -> date:

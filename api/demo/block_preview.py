@@ -8,6 +8,7 @@ person's name, ``<!date^…|fallback>`` the fallback.
 import json
 import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -66,7 +67,7 @@ class _Mrkdwn:
         ]
         markup = escape("\n".join(lines))
         for pattern, style in _STYLES:
-            markup = pattern.sub(lambda m, s=style: f"[{s}]{m.group(1)}[/{s}]", markup)
+            markup = pattern.sub(partial(_styled, style), markup)
         return Text.from_markup(_emoji(markup), emoji=True)
 
     def _token(self, match: re.Match[str]) -> str:
@@ -89,6 +90,10 @@ def _text(obj: Any, mrkdwn: Callable[[str], Text]) -> Text:
     if obj.get("type") == "mrkdwn":
         return mrkdwn(raw)
     return Text.from_markup(_emoji(escape(raw)), emoji=True)
+
+
+def _styled(style: str, match: re.Match[str]) -> str:
+    return f"[{style}]{match.group(1)}[/{style}]"
 
 
 def _emoji(markup: str) -> str:

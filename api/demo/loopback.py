@@ -4,6 +4,7 @@
 import socket
 import threading
 import time
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -12,7 +13,9 @@ START_TIMEOUT = 30.0
 
 
 class LoopbackServer:
-    def __init__(self, app: ASGIApp, name: str, *, lifespan: str = "on") -> None:
+    def __init__(
+        self, app: ASGIApp, name: str, *, lifespan: Literal["auto", "on", "off"] = "on"
+    ) -> None:
         self.name = name
         self._config = uvicorn.Config(
             app, lifespan=lifespan, log_config=None, access_log=False, log_level="warning"

@@ -233,7 +233,7 @@ class _Tour:
         self._say(f"platform ← {event_type} (signature verified)")
         return got
 
-    def _wait(self, check: Callable[[], T], what: str) -> T:
+    def _wait(self, check: Callable[[], T | None], what: str) -> T:
         """Until ``check`` answers something truthy (Slack's stand-in keeps no event to
         wait on: it is polled)."""
         deadline = time.monotonic() + self.options.timeout

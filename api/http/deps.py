@@ -17,7 +17,8 @@ _bearer = HTTPBearer(auto_error=False, description="The platform's API key")
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services
+    svc: Services = request.app.state.services
+    return svc
 
 
 ServicesDep = Annotated[Services, Depends(services)]

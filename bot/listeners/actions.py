@@ -2,6 +2,7 @@
 prompt shown to someone who wrote in a thread nobody owns. Each acks first."""
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -91,6 +92,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         esc_id, _, held_id = action["value"].partition(":")
         actor = await deps.actor_of(body)
+        change: Awaitable[object]
         if action["action_id"] == Action.TAKE_AND_SEND:
             change, done = machine.take_and_send(esc_id, actor, held_id), notices.sent()
         else:
@@ -162,7 +164,8 @@ async def _channel_members(
         response = await client.conversations_members(channel=channel, limit=200)
     except SlackApiError:
         return []
-    members = [m for m in response.get("members", []) if isinstance(m, str)]
+    listed: list[Any] = response.get("members", [])
+    members = [m for m in listed if isinstance(m, str)]
     agents = await known_agents(deps.db, members)
     return sorted(((a.id, a.name) for a in agents), key=lambda pair: pair[1].lower())[
         :SUGGESTED_MEMBERS
