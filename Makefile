@@ -1,11 +1,14 @@
 # Everyday commands; each assumes the virtual environment the README sets up in .venv.
 PY ?= .venv/bin/python
 
-.PHONY: lint test test-pg faults
+.PHONY: lint typecheck test test-pg faults
 
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+typecheck:
+	$(PY) -m mypy
 
 test:
 	$(PY) -m pytest

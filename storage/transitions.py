@@ -59,8 +59,8 @@ class Effects:
     event: str
     data: Mapping[str, Any]
     actor: Actor | None = None
-    slack: tuple[str, ...] = ()
-    platform: str | None = None
+    slack: tuple[SlackEffect, ...] = ()
+    platform: PlatformEvent | None = None
     platform_data: Mapping[str, Any] = field(default_factory=dict)
     message_id: str | None = None  # the message a thread.message row posts
 
@@ -82,8 +82,8 @@ class Transition:
     source: tuple[Status, ...]  # the statuses it may start from
     to: Status | None = None  # the status it ends in; None: unchanged
     owner_only: bool = False  # from taken, only the owner may make it
-    slack: tuple[str, ...] = ()  # the Slack effects, in order
-    platform: str | None = None  # the platform event
+    slack: tuple[SlackEffect, ...] = ()  # the Slack effects, in order
+    platform: PlatformEvent | None = None  # the platform event
     customer_text: str | None = None  # the customer text the platform event carries
 
     def allows(self, status: Status) -> bool:
@@ -126,7 +126,7 @@ class Transition:
         actor: Actor | None = None,
         platform_data: Mapping[str, Any] | None = None,
         message_id: str | None = None,
-        without: Sequence[str] = (),
+        without: Sequence[SlackEffect] = (),
     ) -> Effects:
         """The move's effects, but for the Slack ones named in ``without`` (what Slack shows
         already)."""
@@ -268,7 +268,7 @@ def _columns(row: SQLModel, exclude: set[str] | None = None) -> dict[str, Any]:
     }
 
 
-def _payload(kind: str, event: Event, effects: Effects) -> dict[str, Any]:
+def _payload(kind: SlackEffect, event: Event, effects: Effects) -> dict[str, Any]:
     if kind == SlackEffect.THREAD_MESSAGE:
         assert effects.message_id is not None, "a thread message names its message"
         return {"message_id": effects.message_id}
