@@ -39,6 +39,6 @@ def test_ruff(args: tuple[str, ...]) -> None:
 
 
 def test_types() -> None:
-    """mypy with pyproject.toml's settings: strict for storage and blocks."""
+    """mypy with pyproject.toml's settings: strict, on every package."""
     result = _run("mypy")
     assert result.returncode == 0, f"mypy:\n{result.stdout}{result.stderr}"
