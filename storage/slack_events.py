@@ -4,7 +4,9 @@ time; each event is handled once.
 A message is claimed before it is handled and marked handled after, so that a retry that
 arrives while the first delivery is still being handled is dropped, not handled twice; and a
 claim whose handler crashed is taken over by a later retry once ``CLAIM_LEASE`` has passed
-(Slack retries after about a minute, then after about five).
+(Slack retries after about a minute, then after about five). On the embedded database,
+where one process serves, start-up releases every unhandled claim at once
+(``release_in_flight``): each is a crash's, and a retry must not wait out the lease.
 """
 
 from datetime import datetime, timedelta
@@ -84,5 +86,15 @@ async def purge_seen(db: Database, now: datetime | None = None) -> int:
     async with db.write(notify=False) as s:
         result = await s.execute(
             delete(SlackEventSeen).where(col(SlackEventSeen.created_at) < cutoff)
+        )
+        return rowcount(result) or 0
+
+
+async def release_in_flight(db: Database) -> int:
+    """Release every claim left unhandled; for the embedded database at start-up, where no
+    other process can be handling one. Returns how many there were."""
+    async with db.write(notify=False) as s:
+        result = await s.execute(
+            delete(SlackEventSeen).where(col(SlackEventSeen.handled_at).is_(None))
         )
         return rowcount(result) or 0

@@ -215,8 +215,11 @@ async def start_env(
     *,
     config: Config | None = None,
     manual_clock: bool = False,
+    platform: str = "acme",
     **settings: Any,
 ) -> tuple[Env, Any]:
+    """The app on ``database_url``, started, with a platform of its own named ``platform``
+    (another name when the database has one already, as after a restart)."""
     clock: ManualClock | SystemClock = ManualClock() if manual_clock else SystemClock()
     # Tests fire requests far faster than any platform; the rate limit has tests of its own.
     config = config or Config(api=ApiSection(rate_limit=0))
@@ -225,8 +228,8 @@ async def start_env(
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://baton.test")
-    platform = await add_platform(services.db, services.box, "acme", "https://203.0.113.9/hook")
-    return Env(services, client, platform, clock), lifespan
+    added = await add_platform(services.db, services.box, platform, "https://203.0.113.9/hook")
+    return Env(services, client, added, clock), lifespan
 
 
 async def _running_env(database_url: str, manual_clock: bool) -> AsyncIterator[Env]:

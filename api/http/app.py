@@ -28,7 +28,7 @@ from bot.pacing import ChannelPacer
 from bot.people import People
 from scheduler.jobs import DailyDigest
 from scheduler.setup import Schedule, build_scheduler
-from storage import idempotency
+from storage import idempotency, slack_events
 from storage.clock import Clock
 from storage.database import Database
 from storage.machine import Machine
@@ -180,8 +180,10 @@ def create_app(
         if migrate:
             await upgrade(svc.db)
         if svc.db.is_sqlite:
-            # The embedded database serves one process: a key in flight is from a crash.
+            # The embedded database serves one process: a key or a Slack event in flight
+            # is from a crash.
             await idempotency.release_in_flight(svc.db)
+            await slack_events.release_in_flight(svc.db)
         scheduler = build_timed_jobs(svc) if run_scheduler else None
         if scheduler is not None:
             scheduler.start()

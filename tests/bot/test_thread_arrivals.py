@@ -4,12 +4,13 @@ recorded its card, and a retry that comes while the first delivery is still bein
 import asyncio
 
 import httpx
+import pytest
 
-from api.demo.slack_standin import Fault
+from api.demo.slack_standin import Fault, StandIn
 from blocks.ids import Action
-from storage import threads
+from storage import slack_events, threads
 from storage.models import Event
-from tests.bot.conftest import ANN, BOB, CHANNEL, SlackEnv, eventually
+from tests.bot.conftest import ANN, BOB, CHANNEL, SlackEnv, eventually, running_slack_env
 
 
 async def _events(senv: SlackEnv, esc_id: str, kind: str) -> list[Event]:
@@ -118,3 +119,29 @@ async def test_a_reply_while_the_cards_answer_is_still_on_its_way_is_relayed_onc
     assert (await slack_env.platform_events(esc_id)).count("escalation.message") == 1
     assert [m.ts for m in slack_env.slack.top_level(CHANNEL)] == [card[0].ts]
     assert (await slack_env.thread(esc_id)).thread_ts == card[0].ts
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_retry_after_a_crash_mid_reply_is_relayed_at_once(
+    database_url: str, standin: StandIn
+) -> None:
+    """Baton claimed Ann's reply and was killed before handling it. On the embedded database
+    one process serves, so the restarted Baton knows the claim is a crash's: Slack's retry is
+    relayed, not dropped as a duplicate for the next half minute."""
+    async with running_slack_env(database_url, standin) as senv:
+        esc_id = (await senv.env.create(assign_to=ANN))["id"]
+        await senv.deliver()
+        [card] = senv.slack.top_level(CHANNEL)
+        reply = senv.slack.post_as_user(CHANNEL, ANN, "Mình xem ngay nhé", card.ts)
+        request = senv.signer.message_event_for(reply, event_id="Ev0CRASHED")
+        assert await slack_events.claim(senv.env.db, "Ev0CRASHED")  # then the kill
+
+    async with running_slack_env(database_url, standin, platform="restarted") as senv:
+        response = await senv.send(senv.signer.retried(request))
+        assert response.status_code == 200
+
+        async def relayed() -> bool:
+            return "escalation.message" in await senv.platform_events(esc_id)
+
+        await eventually(relayed, what="the reply's event")
+        assert (await senv.platform_events(esc_id)).count("escalation.message") == 1
