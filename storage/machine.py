@@ -40,7 +40,7 @@ from storage.models import (
 )
 from storage.outbox.rows import SlackEffect
 from storage.platforms import PlatformNames
-from storage.public import escalation_public, iso
+from storage.public import PersonPublic, RelayedMessagePublic, escalation_public, iso
 from storage.sla import SlaPolicy, Target
 from storage.threads import message_by_slack_ts
 from storage.transitions import (
@@ -338,14 +338,14 @@ class Machine:
             created_at=now,
         )
         s.add(msg)
-        message = {
-            "id": msg.id,
-            "content": said.content,
-            "markdown": said.markdown,
-            "attachments": msg.attachments,
-            "agent": agent.as_dict(),
-            "sent_at": iso(now),
-        }
+        message = RelayedMessagePublic(
+            id=msg.id,
+            content=said.content,
+            markdown=said.markdown,
+            attachments=msg.attachments,
+            agent=PersonPublic(id=agent.id, name=agent.name),
+            sent_at=iso(now),
+        ).as_event_data()
         effects = REPLY.effects(
             {"message_id": msg.id},
             actor=agent,
@@ -409,15 +409,15 @@ class Machine:
             esc, msg = found
             now = self.db.clock.now()
             data = {"message_id": msg.id, "content": content, "previous": msg.content}
-            message = {
-                "id": msg.id,
-                "content": content,
-                "markdown": markdown,
-                "attachments": msg.attachments,
-                "agent": author.as_dict(),
-                "sent_at": iso(msg.sent_at),
-                "edited_at": iso(now),
-            }
+            message = RelayedMessagePublic(
+                id=msg.id,
+                content=content,
+                markdown=markdown,
+                attachments=msg.attachments,
+                agent=PersonPublic(id=author.id, name=author.name),
+                sent_at=iso(msg.sent_at),
+                edited_at=iso(now),
+            ).as_event_data()
             effects = EDIT_REPLY.effects(data, actor=author, platform_data={"message": message})
             record(s, esc, now, effects)
             msg.content = content

@@ -100,6 +100,24 @@ class MessagePublic(BaseModel):
         )
 
 
+class RelayedMessagePublic(BaseModel):
+    """An agent's reply as ``escalation.message`` (and its edit) carries it to the platform."""
+
+    id: str
+    content: str = Field(description="Plain text.")
+    markdown: str = Field(description="The same text as CommonMark.")
+    attachments: list[dict[str, Any]]
+    agent: PersonPublic
+    sent_at: str
+    edited_at: str | None = Field(default=None, description="Only on an edit.")
+
+    def as_event_data(self) -> dict[str, Any]:
+        """The event's ``message``: ``edited_at`` only when it was edited."""
+        return self.model_dump(
+            mode="json", exclude={"edited_at"} if self.edited_at is None else set()
+        )
+
+
 class EventPublic(BaseModel):
     """An entry of the audit trail (a note is one)."""
 
