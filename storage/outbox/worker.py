@@ -29,7 +29,9 @@ def backoff(
     """The wait after the ``failures``-th failed attempt: ``first``, then twice as long each
     time up to ``longest``, each spread ±20 % so that many failed deliveries do not retry in
     lockstep."""
-    base: timedelta = min(longest, first * (2 ** (failures - 1)))
+    # The exponent is capped: doubling even a second 47 times overflows timedelta.
+    grown = first.total_seconds() * 2.0 ** min(failures - 1, 64)
+    base = timedelta(seconds=min(longest.total_seconds(), grown))
     return base * (0.8 + 0.4 * rng())
 
 

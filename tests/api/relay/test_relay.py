@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook
 
 from api.relay.platform import Relay, backoff
 from storage.models import DeliveryState, OutboxRow, Topic
-from storage.outbox import deliveries
+from storage.outbox import deliveries, worker
 from tests.conftest import Env
 
 HOOK = "https://203.0.113.9/hook"
@@ -85,6 +85,13 @@ def test_backoff_grows_to_an_hour_with_jitter() -> None:
     assert backoff(1, lambda: 1.0) == timedelta(seconds=6)
     assert backoff(4, lambda: 0.5) == timedelta(seconds=40)
     assert backoff(30, lambda: 0.5) == timedelta(hours=1)
+
+
+def test_backoff_stays_at_its_longest_however_many_attempts_failed() -> None:
+    """A day of retries: the Slack worker makes hundreds of attempts at its 5-minute longest."""
+    assert backoff(300, lambda: 0.5) == timedelta(hours=1)
+    slack = worker.backoff(290, timedelta(seconds=1), timedelta(minutes=5), lambda: 0.5)
+    assert slack == timedelta(minutes=5)
 
 
 async def test_replies_arrive_in_order_and_other_escalations_are_not_held_up(
