@@ -31,6 +31,7 @@ from api.settings import Settings
 from storage.clock import ManualClock, SystemClock
 from storage.database import Database
 from storage.migrate import upgrade
+from storage.models import OutboxRow, Topic
 from storage.platforms import NewPlatform, add_platform
 from storage.sealing import new_secret_key
 from tests.receiver import Receiver
@@ -171,6 +172,18 @@ class Env:
                 for t in SQLModel.metadata.sorted_tables
                 if t.name != "rate_buckets"
             }
+
+    async def platform_events(self, esc_id: str) -> list[dict[str, Any]]:
+        """The bodies of the events queued for the platform about ``esc_id``, in order."""
+        async with self.db.read() as s:
+            rows = (
+                await s.execute(
+                    select(OutboxRow)
+                    .where(OutboxRow.escalation_id == esc_id, OutboxRow.topic == Topic.platform)
+                    .order_by(OutboxRow.id)
+                )
+            ).scalars()
+            return [r.payload for r in rows]
 
 
 _conversation_counter = 0

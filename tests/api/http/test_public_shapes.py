@@ -3,9 +3,6 @@ it, field for field and in the same order, and the OpenAPI document describes th
 
 from typing import Any
 
-from sqlalchemy import select
-
-from storage.models import OutboxRow, Topic
 from tests.conftest import Env
 
 ESCALATION_FIELDS = [
@@ -36,18 +33,6 @@ DETAIL_FIELDS = [
 ]
 
 
-async def _event_escalations(env: Env, esc_id: str) -> list[dict[str, Any]]:
-    async with env.db.read() as s:
-        rows = (
-            await s.execute(
-                select(OutboxRow)
-                .where(OutboxRow.escalation_id == esc_id, OutboxRow.topic == Topic.platform)
-                .order_by(OutboxRow.id)
-            )
-        ).scalars()
-        return [r.payload["data"]["escalation"] for r in rows]
-
-
 def _schema(doc: dict[str, Any], path: str, method: str, status: str) -> dict[str, Any]:
     content = doc["paths"][path][method]["responses"][status]["content"]["application/json"]
     ref: str = content["schema"]["$ref"]
@@ -61,7 +46,7 @@ async def test_answers_and_events_carry_the_same_escalation(env: Env) -> None:
         f"/v1/escalations/{created['id']}/take", json={"agent": "U0MINH"}, headers=env.auth
     )
     assert list(created) == ESCALATION_FIELDS
-    events = await _event_escalations(env, created["id"])
+    events = [e["data"]["escalation"] for e in await env.platform_events(created["id"])]
     assert [events[0], events[1]] == [created, taken.json()]
     assert [list(e) for e in events] == [ESCALATION_FIELDS, ESCALATION_FIELDS]
     detail = await env.client.get(f"/v1/escalations/{created['id']}", headers=env.auth)

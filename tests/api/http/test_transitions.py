@@ -4,26 +4,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from storage.models import OutboxRow, Topic
 from tests.conftest import Env
 
 
 async def _post(env: Env, esc_id: str, action: str, body: dict[str, Any]) -> Any:
     return await env.client.post(f"/v1/escalations/{esc_id}/{action}", json=body, headers=env.auth)
-
-
-async def _platform_events(env: Env, esc_id: str) -> list[dict[str, Any]]:
-    async with env.db.read() as s:
-        rows = (
-            await s.execute(
-                select(OutboxRow)
-                .where(OutboxRow.escalation_id == esc_id, OutboxRow.topic == Topic.platform)
-                .order_by(OutboxRow.id)
-            )
-        ).scalars()
-        return [r.payload for r in rows]
 
 
 async def test_the_whole_lifecycle_writes_the_audit_trail_and_events(env: Env) -> None:
@@ -61,7 +47,7 @@ async def test_the_whole_lifecycle_writes_the_audit_trail_and_events(env: Env) -
     # Notes never reach the messages a platform might show a customer.
     assert "VIP customer" not in [m["content"] for m in detail["messages"]]
 
-    events = await _platform_events(env, esc["id"])
+    events = await env.platform_events(esc["id"])
     assert [e["type"] for e in events] == [
         "escalation.created",
         "escalation.taken",
@@ -163,7 +149,7 @@ async def test_a_queued_one_can_be_returned_by_a_lead(env: Env) -> None:
     response = await _post(env, esc["id"], "return", {"agent": "U0LEAD"})
     assert response.status_code == 200
     assert response.json()["status"] == "returned"
-    events = await _platform_events(env, esc["id"])
+    events = await env.platform_events(esc["id"])
     assert events[-1]["type"] == "escalation.returned"
     assert events[-1]["data"]["customer_message"]
 
@@ -190,7 +176,7 @@ async def test_agents_known_by_email_get_their_slack_identity(env: Env) -> None:
     esc = await env.create()
     taken = await _post(env, esc["id"], "take", {"agent": "Minh@acme.example"})
     assert taken.json()["assignee"] == {"id": "U0MINH", "name": "Minh"}
-    events = await _platform_events(env, esc["id"])
+    events = await env.platform_events(esc["id"])
     assert "Minh" in events[-1]["data"]["customer_message"]
 
 
@@ -248,7 +234,7 @@ async def test_patch_assignee_takes_reassigns_and_unassigns(env: Env) -> None:
     assert [e["type"] for e in detail["events"]][1:] == ["taken", "reassigned", "unassigned"]
     assert detail["events"][2]["data"]["previous"]["id"] == "U0MINH"
     # Reassignment tells the platform who the customer now talks to.
-    events = await _platform_events(env, esc["id"])
+    events = await env.platform_events(esc["id"])
     assert [e["type"] for e in events] == [
         "escalation.created",
         "escalation.taken",
