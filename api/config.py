@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from blocks.texts import KINDS, CustomerTexts, TemplateKey, TemplateProblem
+from storage.file_links import DEFAULT_TTL
 from storage.machine import DEFAULT_EDIT_WINDOW
 from storage.models import Priority, Reason
 from storage.sla import WEEKDAYS, SlaPolicy, TargetTimes, business_hours
@@ -173,6 +174,31 @@ class RelaySection(_Section):
     edit_window: Duration = DEFAULT_EDIT_WINDOW
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
+_SIZE_UNITS |= {"gb": 1000**3, "gib": 1024**3}
+
+
+def parse_size(value: Any) -> int:
+    """A number of bytes: an integer, or a string such as ``"500KB"`` or ``"25MiB"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.match(value)):
+        size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    else:
+        raise ValueError(f'{value!r} is not a size such as 26214400, "500KB" or "25MiB"')
+    if size <= 0:
+        raise ValueError("a size must be more than zero bytes")
+    return size
+
+
+class FilesSection(_Section):
+    # the largest file relayed either way; larger ones are shown as links (or refused)
+    max_bytes: Annotated[int, BeforeValidator(parse_size)] = 25 * 1024**2
+    # how long a link to an agent's file works for the customer's side
+    url_ttl: Duration = DEFAULT_TTL
+
+
 class DigestSection(_Section):
     time: dt.time = dt.time(9, 0)
 
@@ -186,6 +212,7 @@ class Config(_Section):
     scheduler: SchedulerSection = SchedulerSection()
     digest: DigestSection = DigestSection()
     relay: RelaySection = RelaySection()
+    files: FilesSection = FilesSection()
     templates: dict[str, Any] = Field(default_factory=dict)
 
     def sla_policy(self) -> SlaPolicy:

@@ -8,6 +8,7 @@ from api.http.ratelimit import RateLimiter
 from api.keys import KeyCache
 from api.relay.callback_urls import Resolver, system_resolver
 from api.settings import Settings
+from api.slack_files import SlackFiles
 from bot.app_home import AppHomes
 from bot.config import SlackConfig
 from bot.people import People
@@ -30,3 +31,4 @@ class Services:
     slack: SlackConfig | None = None
     homes: AppHomes | None = None  # App Homes, published and refreshed (with Slack only)
     people: People | None = None  # Slack users by id or email (with Slack only)
+    slack_files: SlackFiles | None = None  # agents' files, streamed from Slack (with Slack only)

@@ -1,17 +1,21 @@
 """Settings from the environment. Where the configuration file names the same setting,
 the environment wins."""
 
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import Config, load_config
+from storage.clock import Clock
+from storage.file_links import FileLinks, link_key
 from storage.sealing import SecretBox, load_or_create_key_file
 from storage.single_server import sqlite_file
 
 DEFAULT_DATABASE_URL = "sqlite:///baton.db"
 SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_PUBLIC_URL = "http://localhost:8000"
 
 
 def _env(name: str) -> AliasChoices:
@@ -36,6 +40,10 @@ class Settings(BaseSettings):
     escalation_channel: str | None = Field(None, validation_alias=_env("BATON_ESCALATION_CHANNEL"))
     managers_channel: str | None = Field(None, validation_alias=_env("BATON_MANAGERS_CHANNEL"))
     log_level: str = Field("INFO", validation_alias=_env("BATON_LOG_LEVEL"))
+    # Where platforms reach Baton: the start of the links to agents' files.
+    public_url: AnyHttpUrl = Field(
+        AnyHttpUrl(DEFAULT_PUBLIC_URL), validation_alias=_env("BATON_PUBLIC_URL")
+    )
 
     def load_config(self) -> Config:
         return load_config(self.config_path)
@@ -62,14 +70,23 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in held if s is not None]
 
     def secret_box(self) -> SecretBox:
-        """The key that seals stored secrets: ``BATON_SECRET_KEY``, or on the embedded SQLite
-        default a key file created beside the database."""
+        """The key that seals stored secrets."""
+        return SecretBox(self.instance_key())
+
+    def file_links(self, clock: Clock, ttl: timedelta) -> FileLinks:
+        """Baton's links to agents' files, signed with a key derived from the instance's."""
+        return FileLinks(str(self.public_url), link_key(self.instance_key()), clock, ttl)
+
+    def instance_key(self) -> str:
+        """``BATON_SECRET_KEY``, or on the embedded SQLite default a key file created beside
+        the database."""
         if self.secret_key is not None:
-            return SecretBox(self.secret_key.get_secret_value())
+            return self.secret_key.get_secret_value()
         key_file = self.key_file
         if key_file is None:
             raise RuntimeError(
                 "BATON_SECRET_KEY is required with this database: every replica must share "
-                "the key that seals webhook secrets (see README, Configuration)"
+                "the key that seals webhook secrets and signs file links (see README, "
+                "Configuration)"
             )
-        return SecretBox(load_or_create_key_file(key_file))
+        return load_or_create_key_file(key_file)

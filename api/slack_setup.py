@@ -46,6 +46,7 @@ def slack_config(settings: Settings, config: Config) -> SlackConfig | None:
         app_token=_secret(settings.slack_app_token),
         managers_channel=settings.managers_channel or config.slack.managers_channel,
         oncall_group=config.slack.oncall_group,
+        max_file_bytes=config.files.max_bytes,
     )
 
 

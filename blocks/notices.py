@@ -1,6 +1,7 @@
 """Short answers Baton gives one person in Slack (ephemeral messages)."""
 
 from blocks.card import mention
+from blocks.slack_text import escape
 
 STATUS_WORDS = {
     "queued": "waiting for someone to take it",
@@ -62,15 +63,27 @@ def delete_not_relayed() -> str:
     )
 
 
-def files_not_relayed() -> str:
-    return "Files are not sent to the customer; only the text of your message was."
-
-
-def files_only_not_relayed() -> str:
+def file_too_large(name: str, size: int, limit: int) -> str:
     return (
-        "Files are not sent to the customer, and your message has no text: nothing was sent. "
-        "Write what the customer should know in the thread."
+        f"*{escape(name)}* ({human_size(size)}) is larger than the {human_size(limit)} a file "
+        "sent to the customer may be; it was not sent. Share a smaller file, or a link to it."
     )
+
+
+def file_not_relayable(name: str, why: str) -> str:
+    return f"*{escape(name)}* was not sent to the customer: {escape(why)}."
+
+
+def human_size(size: int) -> str:
+    """``512 bytes``, ``1.5 KiB``, ``25 MiB``."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    raise AssertionError("unreachable")
 
 
 def sent() -> str:

@@ -461,3 +461,12 @@ def delivery_failed(msg: Message, error: str | None) -> CardMessage:
         " `baton deliveries replay --all-failed`. Or tell the customer another way."
     )
     return _message(_unit(text), "A reply could not be delivered to the customer")
+
+
+def file_not_attached(name: str, url: str, reason: str) -> CardMessage:
+    """A customer's file that could not be brought into the thread: its link, and why."""
+    text = (
+        f":warning: The customer's file *{one_line(name, 150)}* could not be attached here: "
+        f"{one_line(reason, LINE_LIMIT)}.\n:paperclip: Its link: {one_line(url, 500)}"
+    )
+    return _message(_unit(text), f"The customer's file {name} could not be attached")

@@ -40,7 +40,12 @@ def build_slack_app(
         logger=logging.getLogger("baton.slack.bolt"),
     )
     app.use(_once_per_event(db))
-    deps = Deps(db, machine, people or People(db, people_client(config)))
+    deps = Deps(
+        db,
+        machine,
+        people or People(db, people_client(config)),
+        max_file_bytes=config.max_file_bytes,
+    )
     actions.register(app, deps)
     views.register(app, deps)
     messages.register(app, deps)

@@ -17,3 +17,4 @@ class SlackConfig:
     post_interval: float = 1.0
     managers_channel: str | None = None
     oncall_group: str | None = None
+    max_file_bytes: int = 25 * 1024**2  # the largest file sent to the customer

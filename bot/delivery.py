@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+import httpx
 from prometheus_client import CollectorRegistry, Counter
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -31,14 +32,30 @@ from blocks.card import CardMessage, escalation_card
 from blocks.reminders import owner_nudge
 from blocks.rerouting import rerouted_for_managers, rerouted_line
 from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
-from blocks.thread import agent_message, customer_message, delivery_failed, intro_messages
+from blocks.thread import (
+    agent_message,
+    customer_message,
+    delivery_failed,
+    file_not_attached,
+    intro_messages,
+)
 from blocks.thread import note_message as note_post
+from bot.files import FetchedFile, FileSource, NotFetched
 from bot.pacing import ChannelPacer
 from bot.posts import CARD_KEY, key_for, post_metadata
 from bot.routing import Router
-from storage import rerouting, threads
+from storage import attachments, rerouting, threads
 from storage.database import Database
-from storage.models import Escalation, Event, Role, SlackThread, Status, Topic
+from storage.models import (
+    Escalation,
+    Event,
+    FileAttachment,
+    FileState,
+    Role,
+    SlackThread,
+    Status,
+    Topic,
+)
 from storage.outbox import deliveries
 from storage.outbox.deliveries import Claimed
 from storage.outbox.rows import SlackEffect
@@ -53,6 +70,9 @@ LONGEST_WAIT = timedelta(minutes=5)
 DEFER_AFTER = 10.0  # a row facing a longer pacing wait gives its place to other channels
 # A row that waited this long for a place at work renews its lease before it starts.
 RENEW_AFTER = deliveries.LEASE / 4
+# A customer's file whose server keeps failing is shown as its link after this many tries.
+FETCH_ATTEMPTS = 4
+UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 LOOKBACK = timedelta(minutes=10)  # how far before a row a lost card post may be found
 HISTORY_PAGES = 5
 
@@ -142,7 +162,10 @@ class SlackDelivery(OutboxWorker):
         rng: Callable[[], float] = random.random,
         managers_channel: str | None = None,
         oncall_group: str | None = None,
+        files: FileSource | None = None,
+        upload_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``files`` fetches customers' attachments (none: they stay links)."""
         # ``concurrency`` rows at work (database and Slack calls) at once; up to ``in_hand``
         # claimed, the rest waiting for their channel's turn or for a place at work.
         super().__init__(
@@ -153,6 +176,8 @@ class SlackDelivery(OutboxWorker):
         self.managers_channel, self.oncall_group = managers_channel, oncall_group
         self.pacer = pacer or ChannelPacer()
         self.metrics = metrics
+        self.files = files
+        self._uploads = httpx.AsyncClient(timeout=UPLOAD_TIMEOUT, transport=upload_transport)
         self._team_id: str | None = None
         self._bot_name = "Baton"  # as auth.test names the bot, once asked
         self._platform_names = PlatformNames(db)
@@ -167,7 +192,12 @@ class SlackDelivery(OutboxWorker):
             SlackEffect.SLA_OWNER: self._sla,
             SlackEffect.OWNER_NUDGE: self._owner_nudge,
             SlackEffect.CARD_REROUTED: self._rerouted_notice,
+            SlackEffect.FILE_UPLOAD: self._upload_file,
         }
+
+    async def aclose(self, grace: float = 0.0) -> None:
+        await super().aclose(grace)
+        await self._uploads.aclose()
 
     # --------------------------------------------------------------------------- outcome
 
@@ -447,6 +477,89 @@ class SlackDelivery(OutboxWorker):
             esc, channel, error, thread.channel_id, self._bot_name, await self._permalink(thread)
         )
         await self._post_once(attempt, self.managers_channel, esc, post, key=f"rerouted:{event.id}")
+
+    async def _upload_file(self, attempt: _Attempt, thread: SlackThread) -> None:
+        """A customer's attachment, fetched and uploaded into the thread once. The file Slack
+        makes for it is recorded before its bytes go; a later try asks Slack whether that
+        upload was finished before starting another."""
+        att = await self._attachment(attempt.row)
+        if att.state != FileState.pending:
+            return
+        if att.slack_file_id is not None and await self._in_slack(att.slack_file_id):
+            await attachments.uploaded(self.db, att.id)
+            return
+        if self.files is None:
+            await self._not_attached(attempt, thread, att, "Baton is not set up to fetch files")
+            return
+        try:
+            fetched = await self.files.fetch(att.source_url)
+        except NotFetched as exc:
+            if exc.retry and attempt.row.attempts + 1 < FETCH_ATTEMPTS:
+                raise Retry(f"fetching {att.id}: {exc.reason}") from None
+            await self._not_attached(attempt, thread, att, exc.reason)
+            return
+        try:
+            if fetched.size == 0:
+                await self._not_attached(attempt, thread, att, "the file is empty")
+                return
+            await self._upload(attempt, thread, att, fetched)
+        finally:
+            fetched.close()
+
+    async def _upload(
+        self, attempt: _Attempt, thread: SlackThread, att: FileAttachment, fetched: FetchedFile
+    ) -> None:
+        """Slack's upload v2 flow: a file and its upload URL, the bytes, then finishing it
+        into the thread (which posts there, so it waits for the channel's turn)."""
+        ticket = await self._call(
+            "files.getUploadURLExternal", filename=att.name, length=fetched.size
+        )
+        file_id = str(ticket["file_id"])
+        await attachments.upload_started(self.db, att.id, file_id)
+        try:
+            sent = await self._uploads.post(
+                str(ticket["upload_url"]),
+                content=fetched.chunks(),
+                headers={"content-length": str(fetched.size)},
+            )
+        except httpx.HTTPError as exc:
+            raise Retry(f"uploading {att.id}: {type(exc).__name__}: {exc}") from None
+        if sent.status_code != 200:
+            raise Retry(f"uploading {att.id}: Slack answered HTTP {sent.status_code}")
+        async with self._channel_turn(attempt, thread.channel_id):
+            await self._call(
+                "files.completeUploadExternal",
+                files=[{"id": file_id, "title": att.name}],
+                channel_id=thread.channel_id,
+                thread_ts=thread.thread_ts,
+            )
+        attempt.posted = True
+        await attachments.uploaded(self.db, att.id, fetched.size)
+
+    async def _in_slack(self, file_id: str) -> bool:
+        """Whether an upload was finished: Slack shows a file only once it was."""
+        try:
+            await self._call("files.info", file=file_id)
+        except Park as refused:
+            if refused.error in ("file_not_found", "file_deleted"):
+                return False
+            raise
+        return True
+
+    async def _not_attached(
+        self, attempt: _Attempt, thread: SlackThread, att: FileAttachment, reason: str
+    ) -> None:
+        """The file's link in the thread, with why it is not attached."""
+        log.info("slack: %s of %s not attached: %s", att.id, att.escalation_id, reason)
+        post = file_not_attached(att.name, att.source_url, reason)
+        await self._post_in_thread(attempt, thread, post, key=f"file:{att.id}")
+        await attachments.upload_failed(self.db, att.id, reason)
+
+    async def _attachment(self, row: Claimed) -> FileAttachment:
+        att = await attachments.load(self.db, row.payload.get("attachment_id", ""))
+        if att is None:
+            raise Park(f"attachment {row.payload.get('attachment_id')} not found")
+        return att
 
     async def _event_of(self, row: Claimed, what: str) -> Event:
         event = await threads.load_event(self.db, row.payload.get("event_id", ""))

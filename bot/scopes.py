@@ -90,6 +90,7 @@ CALLS: dict[str, tuple[Kind, ...]] = {
     "views.publish": (),
     "files.getUploadURLExternal": (),
     "files.completeUploadExternal": (),
+    "files.info": (),
 }
 
 # The events Baton subscribes to that need a scope, and the slash command's scope.
@@ -99,6 +100,7 @@ EVENT_SCOPES: dict[str, str] = {
     "message.im": "im:history",
 }
 COMMANDS = "commands"
+DOWNLOADS = "files:read"  # downloading a file's url_private_download, as files.info needs
 
 # What each scope Baton needs is for, as an operator missing it would want to hear.
 PURPOSES: dict[str, str] = {
@@ -112,7 +114,8 @@ PURPOSES: dict[str, str] = {
     "users:read": "showing agents by their Slack names",
     "users:read.email": "finding the agent an email address names",
     "reactions:write": "marking an agent's reply delivered or failed",
-    "files:write": "attaching the chart to the daily digest",
+    "files:write": "uploading customers' attachments into card threads, and the digest's chart",
+    "files:read": "sending agents' files to customers",
     COMMANDS: "the /escalations command",
 }
 
@@ -141,5 +144,5 @@ def needed_scopes() -> set[str]:
     """Every scope Baton's calls, events and slash command need."""
     needed = {scope_for(method, kind) for method, kinds in CALLS.items() for kind in kinds}
     needed |= {scope_for(method) for method, kinds in CALLS.items() if not kinds}
-    needed |= set(EVENT_SCOPES.values()) | {COMMANDS}
+    needed |= set(EVENT_SCOPES.values()) | {COMMANDS, DOWNLOADS}
     return {scope for scope in needed if scope is not None}

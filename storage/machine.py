@@ -12,7 +12,7 @@ import copy
 import statistics
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -21,8 +21,11 @@ from sqlalchemy import case, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import attachments
+from storage.attachments import SlackFile
 from storage.database import Database
 from storage.errors import Conflict, NotFound
+from storage.file_links import FileLinks
 from storage.group_commit import GroupCommit
 from storage.idempotency import IdempotencyClaim, store_response
 from storage.ids import new_id
@@ -31,6 +34,7 @@ from storage.models import (
     ACTIVE_STATUSES,
     Escalation,
     Event,
+    FileAttachment,
     Message,
     Priority,
     Reason,
@@ -133,11 +137,15 @@ class Machine:
         sla: SlaPolicy | None = None,
         *,
         edit_window: timedelta = DEFAULT_EDIT_WINDOW,
+        file_links: FileLinks | None = None,
     ) -> None:
+        """``file_links`` make the customer's links to agents' files; without them an
+        agent's file cannot be relayed."""
         self.db = db
         self.texts = texts
         self.sla = sla or SlaPolicy()
         self.edit_window = edit_window
+        self.file_links = file_links
         self._scope: str | None = None
         self._platform_names = PlatformNames(db)
         self._wait_cache: dict[str, tuple[float, int]] = {}
@@ -180,7 +188,15 @@ class Machine:
             {"priority": str(esc.priority)}, platform_data={"customer_message": customer_message}
         )
         created = rows_of(esc, now, effects)
-        return _Draft(now, esc, values, messages, created, new.assign_to, idempotency)
+        files, uploads = attachments.uploads(
+            esc.id,
+            platform_id,
+            ((m["id"], m["attachments"]) for m in messages),
+            now,
+            most=attachments.UPLOADS_PER_CREATE,
+        )
+        created = Rows(created.event, [*created.outbox, *uploads])  # after the card's post
+        return _Draft(now, esc, values, messages, files, created, new.assign_to, idempotency)
 
     async def _insert_drafts(
         self, s: AsyncSession, drafts: list["_Draft"]
@@ -195,6 +211,9 @@ class Machine:
         messages = [m for d in fresh for m in d.messages]
         if messages:
             await s.execute(insert(Message), messages)
+        files = [f for d in fresh for f in d.files]
+        if files:
+            await s.execute(insert(FileAttachment), files)
         await record_all(s, [d.rows for d in fresh])
         results = []
         for draft in drafts:
@@ -292,13 +311,14 @@ class Machine:
         *,
         from_slack_ts: str | None = None,
         markdown: str | None = None,
+        files: Sequence[SlackFile] = (),
     ) -> tuple[Escalation, Message]:
         """The owner's words to the customer: ``content`` as plain text, ``markdown`` the
         same with its formatting (the content itself when not given). From Slack they are
         in the thread already, and a Slack message (by its ts) is relayed once however
-        often it arrives."""
+        often it arrives; its ``files`` go to the customer as links to Baton."""
         markdown = content if markdown is None else markdown
-        said = _Said(content, markdown, tuple(attachments), from_slack_ts)
+        said = _Said(content, markdown, tuple(attachments), from_slack_ts, tuple(files))
         try:
             async with self.db.write() as s:
                 return await self._reply(s, esc_id, agent, said)
@@ -314,7 +334,7 @@ class Machine:
             "first_reply_at": func.coalesce(col(Escalation.first_reply_at), _at(now)),
             "awaiting_owner_since": None,
             "last_message_at": now,
-            "last_message_preview": _preview(said.content),
+            "last_message_preview": _preview(said.content or said.file_names()),
         }
         esc = await self._claim(s, REPLY, esc_id, values, by=agent)
         if esc is None:
@@ -325,12 +345,14 @@ class Machine:
             if original is not None:
                 s.expunge(original)
                 raise _Duplicate(original)
+        msg_id = new_id("msg")
+        files = [attachments.to_customer(esc.id, msg_id, f, now) for f in said.files]
         msg = Message(
-            id=new_id("msg"),
+            id=msg_id,
             escalation_id=esc.id,
             role=Role.agent,
             content=said.content,
-            attachments=list(said.attachments),
+            attachments=[*said.attachments, *(_described(f) for f in files)],
             author_id=agent.id,
             author_name=agent.name,
             slack_ts=said.slack_ts,
@@ -338,11 +360,12 @@ class Machine:
             created_at=now,
         )
         s.add(msg)
+        s.add_all(files)
         message = RelayedMessagePublic(
             id=msg.id,
             content=said.content,
             markdown=said.markdown,
-            attachments=msg.attachments,
+            attachments=[*said.attachments, *(self._linked(f) for f in files)],
             agent=PersonPublic(id=agent.id, name=agent.name),
             sent_at=iso(now),
         ).as_event_data()
@@ -358,7 +381,13 @@ class Machine:
         return esc, msg
 
     async def hold_slack_message(
-        self, esc_id: str, author: Actor, content: str, slack_ts: str, markdown: str | None = None
+        self,
+        esc_id: str,
+        author: Actor,
+        content: str,
+        slack_ts: str,
+        markdown: str | None = None,
+        files: Sequence[SlackFile] = (),
     ) -> Event:
         """Someone wrote in the thread of an escalation nobody owns: keep the message until
         they choose to take the escalation and send it, or to keep it as a note."""
@@ -366,6 +395,7 @@ class Machine:
             "content": content,
             "markdown": content if markdown is None else markdown,
             "slack_ts": slack_ts,
+            **({"files": [asdict(f) for f in files]} if files else {}),
         }
         async with self.db.write() as s:
             esc = await self._load(s, esc_id)
@@ -381,7 +411,8 @@ class Machine:
                 await self._take(s, esc_id, agent)
                 content = held.data["content"]
                 markdown = held.data.get("markdown", content)
-                said = _Said(content, markdown, (), held.data["slack_ts"])
+                files = tuple(SlackFile(**f) for f in held.data.get("files", ()))
+                said = _Said(content, markdown, (), held.data["slack_ts"], files)
                 return await self._reply(s, esc_id, agent, said)
         except _Duplicate as dup:
             async with self.db.read() as s:
@@ -392,7 +423,27 @@ class Machine:
             held = await self._held(s, esc_id, held_event_id, author)
             esc = await self._load(s, esc_id)
             now = self.db.clock.now()
-            return self._note(s, esc, author, held.data["content"], now, from_slack=True)
+            content = held.data["content"]
+            if not content.strip():  # files alone: the note says which
+                names = ", ".join(f["name"] for f in held.data.get("files", ()))
+                content = f"Shared in the thread: {names}"
+            return self._note(s, esc, author, content, now, from_slack=True)
+
+    def _linked(self, file: FileAttachment) -> dict[str, Any]:
+        """An agent's file as the customer's side gets it: with Baton's link to it."""
+        if self.file_links is None:
+            raise RuntimeError("an agent's file cannot be relayed: file links are not set up")
+        return {**_described(file), "url": self.file_links.url(file.id)}
+
+    def _relinked(self, kept: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A message's attachments as kept, its agent's files with fresh links."""
+        if self.file_links is None:
+            return list(kept)
+        links = self.file_links
+        return [
+            {**a, "url": links.url(a["id"])} if str(a.get("id", "")).startswith("att_") else a
+            for a in kept
+        ]
 
     # ------------------------------------------------------ edits and deletes in Slack
 
@@ -413,7 +464,7 @@ class Machine:
                 id=msg.id,
                 content=content,
                 markdown=markdown,
-                attachments=msg.attachments,
+                attachments=self._relinked(msg.attachments),
                 agent=PersonPublic(id=author.id, name=author.name),
                 sent_at=iso(msg.sent_at),
                 edited_at=iso(now),
@@ -527,6 +578,11 @@ class Machine:
         s.add(msg)
         data = {"message_id": msg.id, "role": str(new.role)}
         record(s, esc, now, CUSTOMER_MESSAGE.effects(data, message_id=msg.id))
+        files, uploads = attachments.uploads(
+            esc.id, esc.platform_id, [(msg.id, msg.attachments)], now
+        )
+        s.add_all(FileAttachment(**f) for f in files)
+        s.add_all(uploads)  # after the message's own post in the thread
         return msg
 
     async def return_to_bot(self, esc_id: str, agent: Actor) -> Escalation:
@@ -762,6 +818,7 @@ class _Draft:
     escalation: Escalation
     values: dict[str, Any]
     messages: list[dict[str, Any]]
+    files: list[dict[str, Any]]  # the transcript's attachments to upload into the thread
     rows: Rows  # the created event and its outbox rows
     assign_to: Actor | None
     idempotency: IdempotencyClaim | None
@@ -776,6 +833,10 @@ class _Said:
     markdown: str
     attachments: tuple[dict[str, Any], ...] = ()
     slack_ts: str | None = None
+    files: tuple[SlackFile, ...] = ()  # shared with the message in Slack
+
+    def file_names(self) -> str:
+        return ", ".join(f.name for f in self.files)
 
 
 @dataclass(frozen=True)
@@ -887,6 +948,11 @@ async def _message_by_external_id(s: AsyncSession, esc_id: str, external_id: str
         col(Message.escalation_id) == esc_id, col(Message.external_id) == external_id
     )
     return (await s.execute(stmt)).scalars().first()
+
+
+def _described(file: FileAttachment) -> dict[str, Any]:
+    """An agent's file as its message keeps it (the link is made for each event)."""
+    return {"id": file.id, "name": file.name, "mime_type": file.mime_type, "size": file.size}
 
 
 def _preview(text: str) -> str:

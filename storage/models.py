@@ -243,6 +243,42 @@ class Message(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class FileDirection(StrEnum):
+    to_customer = "to_customer"  # an agent's file in Slack, relayed by Baton's own link
+    to_agent = "to_agent"  # a customer's attachment, uploaded into the card's thread
+
+
+class FileState(StrEnum):
+    relayed = "relayed"  # to the customer: its link is in the relayed message
+    pending = "pending"  # to an agent: not in the thread yet
+    uploaded = "uploaded"  # to an agent: in the thread
+    failed = "failed"  # to an agent: shown as its link, with why
+
+
+class FileAttachment(SQLModel, table=True):
+    """A file crossing between Slack and the customer, either way. Its bytes are never
+    stored: an agent's file is streamed from Slack when the customer's side asks for it,
+    a customer's file is fetched from its URL once, to be uploaded into the thread."""
+
+    __tablename__ = "attachments"
+
+    id: str = Field(primary_key=True)  # att_…
+    escalation_id: str = Field(foreign_key="escalations.id", index=True)
+    message_id: str | None = None
+    direction: FileDirection = _word()
+    state: FileState = _word()
+    name: str
+    mime_type: str | None = None
+    size: int | None = Field(default=None, sa_type=BigInteger)
+    source_url: str  # Slack's url_private_download, or the customer's URL
+    # To the customer: Slack's file. To an agent: the upload into the thread, recorded
+    # before its bytes are sent, so a retry can ask Slack whether it got there.
+    slack_file_id: str | None = None
+    error: str | None = None
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
 class Event(SQLModel, table=True):
     """The audit trail: one row for everything that happened to an escalation."""
 

@@ -466,7 +466,7 @@ def test_the_configuration_reference_is_complete_and_its_example_loads() -> None
         for f in Settings.model_fields.values()
         for name in getattr(f.validation_alias, "choices", [])
     }
-    assert len(variables) == 11
+    assert len(variables) == 12
     for name in variables:
         assert f"| `{name}` |" in README, f"{name} is missing from the README's table"
     for f in Settings.model_fields.values():

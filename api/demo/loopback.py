@@ -22,7 +22,11 @@ class LoopbackServer:
         )
         self._server = uvicorn.Server(self._config)
         self._thread: threading.Thread | None = None
-        self.port = 0
+        # Bound now, so that the address is known before the app starts (Baton's own links
+        # name it).
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
 
     @property
     def base_url(self) -> str:
@@ -31,9 +35,7 @@ class LoopbackServer:
     def start(self) -> "LoopbackServer":
         """Returns once the server answers; RuntimeError if it stops during start-up (a
         failing lifespan, for one)."""
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
+        sock = self._socket
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True
         )
@@ -52,3 +54,5 @@ class LoopbackServer:
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=15)
+        else:
+            self._socket.close()

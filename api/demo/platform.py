@@ -8,6 +8,7 @@ from Baton's side.
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,7 @@ from starlette.routing import Route
 from api.demo.loopback import LoopbackServer
 
 EVENTS_PATH = "/baton/events"
+FILES_PATH = "/files"  # where the customer's own files are served, as a chat platform would
 # A well-formed secret that is not the one Baton signs with.
 OTHER_SECRET = "whsec_" + "QmF0b24gZGVtbzogbm90IHRoZSByZWFsIHNlY3JldA=="
 
@@ -53,12 +55,29 @@ class DemoPlatform:
         self.secret = ""  # the whsec_ secret Baton gave at registration
         self._received: list[Received] = []
         self._changed = threading.Condition()
-        app = Starlette(routes=[Route(EVENTS_PATH, self._receive, methods=["POST"])])
+        self._files: dict[str, tuple[str, bytes]] = {}
+        app = Starlette(
+            routes=[
+                Route(EVENTS_PATH, self._receive, methods=["POST"]),
+                Route(FILES_PATH + "/{name}", self._file, methods=["GET"]),
+            ]
+        )
         self._server = LoopbackServer(app, "demo platform", lifespan="off")
 
     @property
     def callback_url(self) -> str:
         return self._server.base_url + EVENTS_PATH
+
+    def host_file(self, name: str, mime_type: str, content: bytes) -> str:
+        """A customer's file, served by the platform; returns its URL."""
+        self._files[name] = (mime_type, content)
+        return f"{self._server.base_url}{FILES_PATH}/{name}"
+
+    async def _file(self, request: Request) -> Response:
+        found = self._files.get(request.path_params["name"])
+        if found is None:
+            return Response(status_code=404)
+        return Response(found[1], media_type=found[0])
 
     def start(self) -> "DemoPlatform":
         self._server.start()
@@ -76,13 +95,20 @@ class DemoPlatform:
                     seen.setdefault(item.webhook_id, item)
             return list(seen.values())
 
-    def wait_for(self, event_type: str, escalation_id: str, timeout: float) -> Received:
-        """The accepted event of this type for this escalation; PlatformTimeout naming every
-        refusal if it does not arrive in time."""
+    def wait_for(
+        self,
+        event_type: str,
+        escalation_id: str,
+        timeout: float,
+        where: Callable[[Received], bool] = lambda _: True,
+    ) -> Received:
+        """The first accepted event of this type for this escalation (and, with ``where``,
+        that it holds for); PlatformTimeout naming every refusal if it does not arrive in
+        time."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                found = self._find(event_type, escalation_id)
+                found = self._find(event_type, escalation_id, where)
                 if found is not None:
                     return found
                 left = deadline - time.monotonic()
@@ -90,10 +116,12 @@ class DemoPlatform:
                     raise PlatformTimeout(self._why_missing(event_type, timeout))
                 self._changed.wait(left)
 
-    def _find(self, event_type: str, escalation_id: str) -> Received | None:
+    def _find(
+        self, event_type: str, escalation_id: str, where: Callable[[Received], bool]
+    ) -> Received | None:
         for item in self._received:
             ok = item.problem is None and item.type == event_type
-            if ok and item.escalation_id == escalation_id:
+            if ok and item.escalation_id == escalation_id and where(item):
                 return item
         return None
 

@@ -15,9 +15,10 @@ import httpx
 from rich.console import Console
 
 from api.demo.block_preview import builder_link, render_message
+from api.demo.images import png
 from api.demo.platform import Fault, PlatformTimeout, Received
 from api.demo.slack import SlackRequestFailed
-from api.demo.slack_standin import StoredMessage
+from api.demo.slack_standin import BOT_USER, StoredFile, StoredMessage
 from api.demo.stack import AGENT, AGENT_NAME, CHANNEL, NAMES, DemoStack, running_stack
 from blocks.ids import Action
 from bot.delivery import REACTIONS
@@ -31,7 +32,8 @@ STEPS = (
     "The card appears in Slack",
     f"{AGENT_NAME} clicks Take",
     f"{AGENT_NAME} replies in the thread",
-    "The customer writes back",
+    f"{AGENT_NAME} shares a screenshot",
+    "The customer writes back, with a photo",
     f"{AGENT_NAME} returns the conversation to the bot",
 )
 CUSTOMER = {"id": "cust_lan", "name": "Lan Nguyen", "email": None, "locale": "en"}
@@ -39,7 +41,9 @@ AGENT_REPLY = (
     "Hi Lan, I can see the double charge on order 8842. I've refunded it: "
     "you will see it within 3 days."
 )
-CUSTOMER_REPLY = "Thank you, that was quick!"
+CUSTOMER_REPLY = "Thank you, that was quick! Here is what my bank shows now."
+SCREENSHOT = ("refund-8842.png", png(96, 64, seed=1))  # what the agent shares
+PHOTO = ("bank-statement.png", png(64, 96, seed=2))  # what the customer sends
 
 
 class DemoFailed(Exception):
@@ -64,6 +68,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
         card = tour.card_appears(esc_id)
         tour.take(esc_id, card)
         tour.reply(esc_id, card)
+        tour.share(esc_id, card)
         tour.customer_writes(esc_id, card)
         tour.return_to_bot(esc_id)
         events = stack.platform.accepted()
@@ -148,9 +153,41 @@ class _Tour:
                 f"reactions.add :{delivered}: on {AGENT_NAME}'s reply: it reached the customer"
             )
 
+    def share(self, esc_id: str, card: StoredMessage) -> None:
+        with self._step():
+            name, content = SCREENSHOT
+            self.stack.people.share(CHANNEL, card.ts, AGENT, name, content)
+            self._say("POST /slack/events (a file_share message, no text, signed) → 200")
+            relayed = self.stack.platform.wait_for(
+                "escalation.message",
+                esc_id,
+                self.options.timeout,
+                where=lambda r: bool((r.data.get("message") or {}).get("attachments")),
+            )
+            self._say("platform ← escalation.message (signature verified)")
+            (attachment,) = relayed.data["message"]["attachments"]
+            self._say(f"  the customer receives {attachment['name']} as Baton's signed link:")
+            self._say(f"  {attachment['url']}")
+            try:
+                fetched = httpx.get(attachment["url"], timeout=10, trust_env=False)
+            except httpx.HTTPError as exc:
+                raise DemoFailed(f"fetching the link: {exc}") from None
+            if fetched.status_code != 200 or fetched.content != content:
+                raise DemoFailed(
+                    f"the link answered {fetched.status_code} with {len(fetched.content)} "
+                    f"bytes, not the {len(content)} bytes {AGENT_NAME} shared"
+                )
+            self._say(
+                f"  GET the link, no credentials → 200: the same {len(content):,} bytes, "
+                f"streamed from Slack with the bot token (files:read)"
+            )
+
     def customer_writes(self, esc_id: str, card: StoredMessage) -> None:
         with self._step():
-            body = {"role": "customer", "content": CUSTOMER_REPLY}
+            name, content = PHOTO
+            url = self.stack.platform.host_file(name, "image/png", content)
+            attachment = {"url": url, "name": name, "mime_type": "image/png"}
+            body = {"role": "customer", "content": CUSTOMER_REPLY, "attachments": [attachment]}
             self._api("POST", f"/v1/escalations/{esc_id}/messages", body, expect=201)
             self._say(f"POST /v1/escalations/{esc_id}/messages → 201")
             posted = self._wait(
@@ -166,6 +203,15 @@ class _Tour:
             )
             self._say("chat.postMessage in the card's thread:")
             self._show(posted, "thread")
+            uploaded = self._wait(
+                lambda: self._uploaded_in(card.ts, name), f"{name} uploaded into the thread"
+            )
+            if uploaded.content != content:
+                raise DemoFailed(f"{name} arrived in Slack with other bytes than the customer's")
+            self._say(
+                f"files.getUploadURLExternal → upload → files.completeUploadExternal: {name} "
+                f"({len(content):,} bytes, fetched from the customer's link) is in the thread"
+            )
 
     def return_to_bot(self, esc_id: str) -> None:
         with self._step():
@@ -249,6 +295,11 @@ class _Tour:
             if key_for({"metadata": message.metadata}, esc_id) == CARD_KEY:
                 return message
         return None
+
+    def _uploaded_in(self, thread_ts: str, name: str) -> StoredFile | None:
+        """A file the bot uploaded and shared in the thread."""
+        shared = self.stack.slack.files_in_thread(CHANNEL, thread_ts)
+        return next((f for f in shared if f.user == BOT_USER and f.name == name), None)
 
     def _current(self, message: StoredMessage) -> StoredMessage:
         """The message as Slack holds it now (after chat.update)."""

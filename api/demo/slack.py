@@ -41,6 +41,16 @@ class SlackPeople:
         self._send(self.signer.message_event_for(message), f"{user}'s message event")
         return message
 
+    def share(
+        self, channel: str, thread_ts: str, user: str, name: str, content: bytes, text: str = ""
+    ) -> StoredMessage:
+        """``user`` shares a file in a thread, with or without words; Slack sends the event."""
+        message = self.standin.post_file_as_user(
+            channel, user, name, content, thread_ts=thread_ts, text=text
+        )
+        self._send(self.signer.message_event_for(message), f"{user}'s file share event")
+        return message
+
     def _send(self, request: SlackRequest, what: str) -> None:
         try:
             response = httpx.post(

@@ -543,6 +543,15 @@ class StandIn:
                 message.blocks = []
             return message
 
+    def files_in_thread(self, channel: str, thread_ts: str) -> list[StoredFile]:
+        """The files shared in a thread, oldest first (each once, however often shared)."""
+        with self._lock:
+            return [
+                f
+                for f in self.files.values()
+                if any(s.channel == channel and s.thread_ts == thread_ts for s in f.shares)
+            ]
+
     def file_info(self, file_id: str) -> dict[str, Any] | None:
         """The file as files.info gives it, with where it is shared; None if no such file."""
         with self._lock:

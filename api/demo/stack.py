@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.config import Config
 from api.demo.loopback import LoopbackServer
@@ -65,7 +66,10 @@ def running_stack(db: str | None, fault: Fault = Fault.none) -> Iterator[DemoSta
         parts.callback(slack.stop)
         platform = DemoPlatform(fault).start()
         parts.callback(platform.stop)
-        settings = _settings(url, slack, temporary=db is None)
+        app = _LateApp()
+        baton = LoopbackServer(app, "baton")
+        parts.callback(baton.stop)
+        settings = _settings(url, slack, baton.base_url, temporary=db is None)
         configure_logging(settings.log_level, settings.secret_values())
         registered = asyncio.run(_register(settings, platform.callback_url))
         platform.secret = registered.webhook_secret
@@ -74,11 +78,8 @@ def running_stack(db: str | None, fault: Fault = Fault.none) -> Iterator[DemoSta
         # The stand-in has no rate limit; Slack's one-post-per-second pace would only slow
         # the demo down.
         services.slack = replace(services.slack, post_interval=0.0)
-        baton = LoopbackServer(
-            create_app(services=services, migrate=False, run_scheduler=False), "baton"
-        )
+        app.app = create_app(services=services, migrate=False, run_scheduler=False)
         baton.start()
-        parts.callback(baton.stop)
         api = httpx.Client(
             base_url=baton.base_url,
             headers={"Authorization": f"Bearer {registered.api_key}"},
@@ -93,7 +94,18 @@ def running_stack(db: str | None, fault: Fault = Fault.none) -> Iterator[DemoSta
         yield DemoStack(url, db is None, slack, platform, baton, api, people)
 
 
-def _settings(url: str, slack: StandIn, *, temporary: bool) -> Settings:
+class _LateApp:
+    """An ASGI app given once it is built: Baton's links name its address, known only once
+    the server that will serve it has its port."""
+
+    app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "the app is served before it was given"
+        await self.app(scope, receive, send)
+
+
+def _settings(url: str, slack: StandIn, public_url: str, *, temporary: bool) -> Settings:
     """Only the demo's own settings: a Slack token or channel in the environment must not
     send the demo anywhere else."""
     values: dict[str, Any] = {
@@ -107,6 +119,7 @@ def _settings(url: str, slack: StandIn, *, temporary: bool) -> Settings:
         "escalation_channel": CHANNEL,
         "managers_channel": None,
         "log_level": "WARNING",
+        "public_url": public_url,  # the links to agents' files name Baton here
     }
     if temporary:
         values["secret_key"] = None  # a key file beside the temporary database

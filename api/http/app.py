@@ -13,12 +13,13 @@ from api.http.body_limit import BodyLimitMiddleware
 from api.http.errors import install_error_handlers
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.ratelimit import make_rate_limiter
-from api.http.routes import escalations, health, slack
+from api.http.routes import escalations, files, health, slack
 from api.keys import KeyCache
 from api.relay.callback_urls import Resolver, system_resolver
 from api.relay.platform import Relay, RelayMetrics
 from api.services import Services
 from api.settings import Settings
+from api.slack_files import SlackFiles
 from api.slack_setup import slack_config
 from bot.app import build_app_homes, build_slack_app, http_handler, socket_mode_handler
 from bot.client import people_client, worker_client
@@ -61,6 +62,7 @@ def build_services(
             config.customer_texts(),
             config.sla_policy(),
             edit_window=config.relay.edit_window,
+            file_links=settings.file_links(db.clock, config.files.url_ttl),
         ),
         box=settings.secret_box(),
         limiter=make_rate_limiter(db, config.api.rate_limit),
@@ -70,6 +72,7 @@ def build_services(
         slack=slack,
         homes=build_app_homes(slack, db) if slack is not None else None,
         people=People(db, people_client(slack)) if slack is not None else None,
+        slack_files=SlackFiles(slack.bot_token, slack.api_url) if slack is not None else None,
     )
 
 
@@ -212,6 +215,8 @@ def create_app(
                 await workers.stop()
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            if svc.slack_files is not None:
+                await svc.slack_files.aclose()
             await svc.db.dispose()
 
     app = FastAPI(
@@ -224,6 +229,7 @@ def create_app(
     app.state.slack_handler = http_handler(slack_app) if slack_app is not None else None
     install_error_handlers(app)
     app.include_router(escalations.router)
+    app.include_router(files.router)
     app.include_router(health.router)
     app.include_router(slack.router)
     app.add_middleware(BodyLimitMiddleware)

@@ -13,7 +13,7 @@ from storage.agents import find_agent
 from storage.machine import Actor
 from storage.platforms import KeyOwner
 
-_bearer = HTTPBearer(auto_error=False, description="The platform's API key")
+bearer = HTTPBearer(auto_error=False, description="The platform's API key")
 
 
 def services(request: Request) -> Services:
@@ -26,7 +26,7 @@ ServicesDep = Annotated[Services, Depends(services)]
 
 async def current_platform(
     svc: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> KeyOwner:
     if credentials is None:
         raise ApiError(

@@ -30,6 +30,7 @@ class Deps:
     machine: Machine
     people: People
     channels: ChannelNames = field(default_factory=ChannelNames)
+    max_file_bytes: int = 25 * 1024**2  # the largest file sent to the customer
 
     async def actor_of(self, body: dict[str, Any]) -> Actor:
         """Who clicked or submitted, with the name customers see."""

@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks import notices
@@ -25,6 +27,7 @@ from bot.listeners.common import Deps, Failed, Where, attempt, outcome, tell
 from bot.mentions import customer_text
 from bot.posts import CardPost, Unreadable, card_post
 from storage import rerouting, slack_events, threads
+from storage.attachments import SlackFile
 from storage.machine import Actor, SlackChange
 from storage.models import Escalation, SlackThread, Status
 
@@ -171,17 +174,16 @@ async def _posted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
     said, ts = await _customer_text(deps, client, event), event["ts"]
     text = said.content
     machine = deps.machine
-    if not text.strip():
-        # A pasted screenshot alone: nothing to relay (files are not sent yet), and the
-        # writer, who meant it for the customer, is told rather than left to believe it went.
-        towards_customer = esc.status == Status.queued or (
-            esc.status == Status.taken and esc.assignee_id == author.id
-        )
-        if event.get("files") and towards_customer:
-            await tell(client, where, notices.files_only_not_relayed())
-        return
+    towards_customer = esc.status == Status.queued or (
+        esc.status == Status.taken and esc.assignee_id == author.id
+    )
+    files: list[SlackFile] = []
+    if event.get("files") and towards_customer and not _is_note(text):
+        files = await _relayable_files(deps, client, where, event["files"])
+    if not text.strip() and not files:
+        return  # nothing for the customer: no words, and no file that could be sent
     if esc.status == Status.queued:
-        held = machine.hold_slack_message(esc.id, author, text, ts, said.markdown)
+        held = machine.hold_slack_message(esc.id, author, text, ts, said.markdown, files)
         held_event = await attempt(client, where, held)
         if held_event is not None:
             prompt = held_message_prompt(esc, held_event.id)
@@ -197,14 +199,71 @@ async def _posted(deps: Deps, client: AsyncWebClient, ours: _Ours, event: dict[s
         if await attempt(client, where, note) is not None:
             await tell(client, where, notices.note_kept(esc.assignee_id, esc.assignee_name))
         return
-    if text.lower().startswith(NOTE_PREFIX):
+    if _is_note(text):
         content = text[len(NOTE_PREFIX) :].strip()
         await attempt(client, where, machine.add_note(esc.id, author, content, from_slack=True))
         return
-    reply = machine.reply(esc.id, author, text, from_slack_ts=ts, markdown=said.markdown)
-    sent = await attempt(client, where, reply)
-    if sent is not None and event.get("files"):
-        await tell(client, where, notices.files_not_relayed())
+    reply = machine.reply(
+        esc.id, author, text, from_slack_ts=ts, markdown=said.markdown, files=files
+    )
+    await attempt(client, where, reply)
+
+
+def _is_note(text: str) -> bool:
+    return text.lower().startswith(NOTE_PREFIX)
+
+
+async def _relayable_files(
+    deps: Deps, client: AsyncWebClient, where: Where, shared: list[dict[str, Any]]
+) -> list[SlackFile]:
+    """The files of a message that can go to the customer; the writer is told about each
+    one that cannot, and why."""
+    relayable = []
+    for file in shared:
+        found = await _described_file(client, file)
+        if isinstance(found, str):
+            await tell(client, where, found)
+        elif found is not None:
+            if found.size > deps.max_file_bytes:
+                await tell(
+                    client,
+                    where,
+                    notices.file_too_large(found.name, found.size, deps.max_file_bytes),
+                )
+            else:
+                relayable.append(found)
+    return relayable
+
+
+async def _described_file(client: AsyncWebClient, file: dict[str, Any]) -> SlackFile | str | None:
+    """A shared file as Baton relays it, or why it cannot be (None: deleted meanwhile).
+    Slack sometimes sends only the file's id, to be asked about with files.info."""
+    name = str(file.get("name") or file.get("title") or file.get("id") or "file")
+    if file.get("mode") == "tombstone":
+        return None
+    if file.get("file_access") == "check_file_info" or not file.get("url_private_download"):
+        try:
+            file = (await client.files_info(file=str(file.get("id") or ""))).get("file") or {}
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            log.warning("slack: files.info for %s failed: %s", name, error)
+            return notices.file_not_relayable(name, f"Slack did not describe it ({error})")
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("slack: files.info for %s failed: %s", name, exc)
+            return notices.file_not_relayable(name, "Slack did not answer; share it again")
+        name = str(file.get("name") or file.get("title") or name)
+    if file.get("is_external") or file.get("mode") == "external":
+        return notices.file_not_relayable(name, "it is stored outside Slack; share its link")
+    url = file.get("url_private_download")
+    if not url or file.get("mode") == "tombstone":
+        return notices.file_not_relayable(name, "Slack offers no download of it")
+    return SlackFile(
+        file_id=str(file["id"]),
+        name=name,
+        mime_type=file.get("mimetype") or None,
+        size=int(file.get("size") or 0),
+        download_url=str(url),
+    )
 
 
 async def _customer_text(deps: Deps, client: AsyncWebClient, message: dict[str, Any]) -> RelayText:

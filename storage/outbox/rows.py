@@ -26,6 +26,7 @@ class SlackEffect(StrEnum):
     SLA_OWNER = "sla.owner"  # a breach, to the owner in a DM
     OWNER_NUDGE = "owner.nudge"  # the customer has waited on the owner too long, in a DM
     CARD_REROUTED = "card.rerouted"  # a card went to the escalation channel instead, to managers
+    FILE_UPLOAD = "file.upload"  # a customer's attachment, into the thread
 
 
 class PlatformEvent(StrEnum):

@@ -193,37 +193,6 @@ async def test_a_channel_named_only_by_id_is_looked_up_once(
     assert [c.params.get("channel") for c in lookups].count("C0MANAGERS") == 1
 
 
-async def test_a_screenshot_alone_relays_nothing_and_its_author_is_told(
-    senv: SlackEnv, receiver: Receiver
-) -> None:
-    esc_id = await senv.escalate()
-    await senv.take(esc_id, ANN)
-    await _say(senv, esc_id, ANN, text="", blocks=None, subtype="file_share", files=[SCREENSHOT])
-
-    hints = await eventually(lambda: senv.ephemerals(ANN), what="Ann's hint")
-    assert "nothing was sent" in hints[0]
-    await asyncio.sleep(0.2)  # give a wrongly relayed message time to show
-    assert await _types(senv, receiver) == ["escalation.created", "escalation.taken"]
-    async with senv.env.db.read() as s:
-        assert (
-            await s.execute(Message.__table__.select().where(Message.role == "agent"))
-        ).all() == []  # type: ignore[attr-defined]
-
-    # With words, the words go (and the files' hint says only they did).
-    await _say(
-        senv,
-        esc_id,
-        ANN,
-        text="Here is the receipt",
-        subtype="file_share",
-        files=[{**SCREENSHOT, "id": "F0SCREEN2"}],
-    )
-    (body,) = await _delivered(senv, receiver, "escalation.message")
-    assert body["data"]["message"]["content"] == "Here is the receipt"
-    hints = await eventually(lambda: len(senv.ephemerals(ANN)) == 2 and senv.ephemerals(ANN))
-    assert "only the text of your message was" in hints[1]
-
-
 async def test_a_held_message_is_sent_resolved_on_take_and_send(
     senv: SlackEnv, receiver: Receiver
 ) -> None:

@@ -152,7 +152,7 @@ def test_a_token_installed_from_the_old_manifest_is_told_what_dms_and_charts_nee
     assert result.returncode == 1
     line = finding(result.stdout, "Slack scopes")
     assert line.startswith("✗")
-    assert "missing files:write: attaching the chart to the daily digest" in line
+    assert "missing files:write: uploading customers' attachments into card threads" in line
     assert "missing im:write: finding an owner's DM" in line
     assert "fix: add files:write, im:write under OAuth & Permissions" in line
     assert "1 problem to fix." in result.stdout

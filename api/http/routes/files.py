@@ -1,0 +1,102 @@
+"""Agents' files, for the customer's side: ``GET /v1/files/{id}``.
+
+Answered to a link Baton made (its signature and expiry checked), or to the API key of the
+platform whose escalation the file belongs to. The bytes stream from Slack as they come:
+never a whole file in memory.
+"""
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from starlette.background import BackgroundTask
+
+from api.http.deps import ServicesDep, bearer, current_platform
+from api.http.errors import ApiError, ErrorEnvelope
+from api.services import Services
+from api.slack_files import NotServed
+from storage import attachments
+from storage.models import FileAttachment
+
+router = APIRouter(prefix="/v1/files", tags=["files"])
+
+FileId = Annotated[str, Path(min_length=1, max_length=64, description="att_…")]
+_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f"\\/;]')
+
+
+@router.get(
+    "/{attachment_id}",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The file's bytes", "content": {"application/octet-stream": {}}},
+        **{s: {"model": ErrorEnvelope} for s in (401, 403, 404, 429, 502, 503)},
+    },
+)
+async def download_file(
+    attachment_id: FileId,
+    svc: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    expires: Annotated[str | None, Query(max_length=20)] = None,
+    signature: Annotated[str | None, Query(max_length=100)] = None,
+) -> StreamingResponse:
+    """An agent's file: with the link's ``expires`` and ``signature``, or with the API key
+    of the platform the escalation belongs to."""
+    found = await attachments.for_customer(svc.db, attachment_id)
+    if expires is not None or signature is not None:
+        if not svc.machine.file_links or not svc.machine.file_links.valid(
+            attachment_id, expires or "", signature or ""
+        ):
+            raise ApiError(403, "forbidden", "the link's signature is wrong or it has expired")
+    else:
+        owner = await current_platform(svc, credentials)
+        if found is not None and found[1] != owner.platform_id:
+            found = None
+    if found is None:
+        raise ApiError(404, "not_found", f"no file {attachment_id}")
+    return await _streamed(svc, found[0])
+
+
+async def _streamed(svc: Services, file: FileAttachment) -> StreamingResponse:
+    if svc.slack_files is None:
+        raise ApiError(503, "unavailable", "Slack is not set up: files cannot be fetched")
+    stack = AsyncExitStack()
+    try:
+        upstream = await stack.enter_async_context(
+            svc.slack_files.open(file.source_url, file.mime_type, file.size)
+        )
+    except NotServed as exc:
+        await stack.aclose()
+        if exc.gone:
+            raise ApiError(404, "not_found", f"{file.id}: {exc.reason}") from None
+        raise ApiError(502, "bad_gateway", f"{file.id}: {exc.reason}") from None
+
+    async def body() -> AsyncIterator[bytes]:
+        async for chunk in upstream.body:
+            yield chunk
+
+    headers = {
+        "content-disposition": content_disposition(file.name),
+        "x-content-type-options": "nosniff",
+        "cache-control": "private, no-store",
+    }
+    if upstream.size is not None:
+        headers["content-length"] = str(upstream.size)
+    media_type = file.mime_type or upstream.content_type
+    # Slack's answer is closed once the response ends, the customer's side gone or not.
+    return StreamingResponse(
+        body(), headers=headers, media_type=media_type, background=BackgroundTask(stack.aclose)
+    )
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with the name as plain ASCII (quotes, slashes and control characters
+    replaced) and in full as RFC 6266's ``filename*``: no name can break out of the header
+    or name a path."""
+    plain = _UNSAFE_IN_NAME.sub("_", name).encode("ascii", "replace").decode().replace("?", "_")
+    full = quote(_UNSAFE_IN_NAME.sub("_", name), safe="")
+    return f"attachment; filename=\"{plain or 'file'}\"; filename*=UTF-8''{full}"
