@@ -61,11 +61,11 @@ def parse_target(url: str) -> CallbackTarget:
     except ValueError as exc:
         raise UnsafeCallbackUrl(f"not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
-        raise UnsafeCallbackUrl("the callback URL must use https (or http)")
+        raise UnsafeCallbackUrl("the URL must use https (or http)")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeCallbackUrl("the callback URL must not carry credentials")
+        raise UnsafeCallbackUrl("the URL must not carry credentials")
     if not parts.hostname:
-        raise UnsafeCallbackUrl("the callback URL has no host")
+        raise UnsafeCallbackUrl("the URL has no host")
     default_port = 443 if parts.scheme == "https" else 80
     return CallbackTarget(parts.scheme, parts.hostname.rstrip("."), port or default_port)
 
