@@ -1,4 +1,5 @@
-"""Where Baton may POST platform events: public http(s) addresses only.
+"""Where Baton may connect (to POST platform events, to fetch customers' files): public
+http(s) addresses only.
 
 Checked at registration and again before every connection, because DNS can change. Every
 spelling of an address is unwrapped first: IPv4 in legacy forms (``0x7f.1``,
@@ -11,7 +12,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -21,6 +22,23 @@ _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1:
 
 class UnsafeCallbackUrl(ValueError):
     pass
+
+
+class RefusedAddress(UnsafeCallbackUrl):
+    """The host is, or resolves to, an address Baton does not connect to. ``private``: the
+    opt-in for tests and local demos (``BATON_ALLOW_PRIVATE_CALLBACKS``) would allow it."""
+
+    def __init__(self, message: str, *, host: str, why: str, private: bool) -> None:
+        super().__init__(message)
+        self.host, self.why, self.private = host, why, private
+
+
+class Unresolved(UnsafeCallbackUrl):
+    """The host has no address (yet): DNS may answer later."""
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 @dataclass(frozen=True)
@@ -43,11 +61,11 @@ def parse_target(url: str) -> CallbackTarget:
     except ValueError as exc:
         raise UnsafeCallbackUrl(f"not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https"):
-        raise UnsafeCallbackUrl("the callback URL must use https (or http)")
+        raise UnsafeCallbackUrl("the URL must use https (or http)")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeCallbackUrl("the callback URL must not carry credentials")
+        raise UnsafeCallbackUrl("the URL must not carry credentials")
     if not parts.hostname:
-        raise UnsafeCallbackUrl("the callback URL has no host")
+        raise UnsafeCallbackUrl("the URL has no host")
     default_port = 443 if parts.scheme == "https" else 80
     return CallbackTarget(parts.scheme, parts.hostname.rstrip("."), port or default_port)
 
@@ -109,7 +127,12 @@ async def checked_addresses(
     target = parse_target(url)
     host = target.host.lower()
     if not allow_private and (host == "localhost" or host.endswith(".localhost")):
-        raise UnsafeCallbackUrl(f"{target.host} is a loopback name")
+        raise RefusedAddress(
+            f"{target.host} is a loopback name",
+            host=target.host,
+            why="it is a loopback name",
+            private=True,
+        )
     literal = literal_address(target.host)
     if literal is not None:
         addresses: list[IPAddress] = [literal]
@@ -117,15 +140,55 @@ async def checked_addresses(
         try:
             answers = await resolver(target.host, target.port)
         except OSError as exc:
-            raise UnsafeCallbackUrl(f"{target.host} does not resolve: {exc}") from None
+            message = f"{target.host} does not resolve: {exc}"
+            raise Unresolved(message, host=target.host) from None
         addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answers]
         if not addresses:
-            raise UnsafeCallbackUrl(f"{target.host} does not resolve")
+            raise Unresolved(f"{target.host} does not resolve", host=target.host)
     for address in addresses:
         reason = refusal(address, allow_private)
         if reason is not None:
-            raise UnsafeCallbackUrl(f"callback host {target.host} refused: {reason}")
+            raise RefusedAddress(
+                f"callback host {target.host} refused: {reason}",
+                host=target.host,
+                why=reason,
+                private=refusal(address, True) is None,
+            )
     return target, addresses
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A request's URL rewritten to the address just checked, with the original ``Host``
+    header and TLS server name, so a DNS answer cannot change between check and connect."""
+
+    url: str
+    host: str
+    extensions: dict[str, str]
+
+
+async def pinned(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> Pinned:
+    """Check ``url`` as ``checked_addresses`` does and pin it to the first address."""
+    target, addresses = await checked_addresses(url, allow_private=allow_private, resolver=resolver)
+    parts = urlsplit(url)
+    default = 443 if target.scheme == "https" else 80
+    netloc = _with_port(_bracketed(addresses[0]), target.port, default)
+    name = parts.hostname or target.host
+    named = f"[{name}]" if ":" in name else name  # only an IPv6 literal has colons
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return Pinned(
+        urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
+        _with_port(named, target.port, default),
+        extensions,
+    )
+
+
+def _bracketed(address: IPAddress) -> str:
+    return f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+
+
+def _with_port(host: str, port: int, default: int) -> str:
+    return host if port == default else f"{host}:{port}"
 
 
 async def validate_for_registration(
@@ -135,8 +198,6 @@ async def validate_for_registration(
     (it is checked again before every delivery)."""
     try:
         await checked_addresses(url, allow_private=allow_private, resolver=resolver)
-    except UnsafeCallbackUrl as exc:
-        if "does not resolve" in str(exc):
-            return str(exc) + "; it will be checked again before each delivery"
-        raise
+    except Unresolved as exc:
+        return str(exc) + "; it will be checked again before each delivery"
     return None

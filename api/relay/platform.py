@@ -15,14 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from ipaddress import IPv6Address
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 from standardwebhooks.webhooks import Webhook
 
-from api.relay.callback_urls import Resolver, UnsafeCallbackUrl, checked_addresses, system_resolver
+from api.relay.callback_urls import Resolver, UnsafeCallbackUrl, pinned, system_resolver
 from storage.database import Database
 from storage.models import Topic
 from storage.outbox import worker
@@ -170,33 +168,18 @@ class Relay(OutboxWorker):
                 row.event_id or f"outbox_{row.id}", sent_at, body
             ),
         }
-        url, host, extensions = await self._pinned(destination.url)
-        headers["host"] = host
+        target = await pinned(
+            destination.url, allow_private=self.allow_private, resolver=self.resolver
+        )
+        headers["host"] = target.host
         response = await self._client.post(
-            url, content=body.encode(), headers=headers, extensions=extensions
+            target.url, content=body.encode(), headers=headers, extensions=target.extensions
         )
         if 200 <= response.status_code < 300:
             return Outcome(True)
         error = f"HTTP {response.status_code}"
         wait = retry_after(response.headers.get("retry-after"), self.db.clock.now())
         return Outcome(False, error, gone=response.status_code == 410, retry_after=wait)
-
-    async def _pinned(self, url: str) -> tuple[str, str, dict[str, str]]:
-        """The URL rewritten to the address just checked, with the original Host (and TLS
-        server name), so a DNS answer cannot change between the check and the connect."""
-        target, addresses = await checked_addresses(
-            url, allow_private=self.allow_private, resolver=self.resolver
-        )
-        address = addresses[0]
-        literal = f"[{address}]" if isinstance(address, IPv6Address) else str(address)
-        parts = urlsplit(url)
-        default = 443 if target.scheme == "https" else 80
-        netloc = literal if target.port == default else f"{literal}:{target.port}"
-        host = parts.hostname or target.host
-        host_header = host if target.port == default else f"{host}:{target.port}"
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        return pinned, host_header, extensions
 
     async def _record(self, row: Claimed, outcome: Outcome) -> None:
         if outcome.delivered:
