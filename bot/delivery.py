@@ -198,6 +198,8 @@ class SlackDelivery(OutboxWorker):
     async def aclose(self, grace: float = 0.0) -> None:
         await super().aclose(grace)
         await self._uploads.aclose()
+        if self.files is not None:
+            await self.files.aclose()
 
     # --------------------------------------------------------------------------- outcome
 

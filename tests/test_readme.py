@@ -54,8 +54,9 @@ DEMO_STEPS = [
     "✓ 2. The card appears in Slack",
     "✓ 3. Minh clicks Take",
     "✓ 4. Minh replies in the thread",
-    "✓ 5. The customer writes back",
-    "✓ 6. Minh returns the conversation to the bot",
+    "✓ 5. Minh shares a screenshot",
+    "✓ 6. The customer writes back, with a photo",
+    "✓ 7. Minh returns the conversation to the bot",
 ]
 WAIT = 20.0  # seconds any one effect may take to show
 
@@ -343,7 +344,7 @@ CHECKS: dict[str, Check] = {
     "baton platforms list": meanwhile(ok("acme")),
     "curl -sS -X POST http://127.0.0.1:8000/v1/escalations": escalates,
     "baton doctor": meanwhile(
-        ok("✓ platform acme", "✓ Slack scopes all 12", "All 11 checks passed.")
+        ok("✓ platform acme", "✓ Slack scopes all 13", "All 11 checks passed.")
     ),
     "baton deliveries list --failed": meanwhile(
         ok("id event type escalation state attempts last error")

@@ -16,6 +16,7 @@ from api.http.ratelimit import make_rate_limiter
 from api.http.routes import escalations, files, health, slack
 from api.keys import KeyCache
 from api.relay.callback_urls import Resolver, system_resolver
+from api.relay.file_fetch import FileFetcher
 from api.relay.platform import Relay, RelayMetrics
 from api.services import Services
 from api.settings import Settings
@@ -97,6 +98,11 @@ def build_slack_delivery(svc: Services) -> SlackDelivery | None:
         metrics=SlackMetrics(svc.metrics.registry),
         managers_channel=svc.slack.managers_channel,
         oncall_group=svc.slack.oncall_group,
+        files=FileFetcher(
+            max_bytes=svc.config.files.max_bytes,
+            allow_private=svc.settings.allow_private_callbacks,
+            resolver=svc.resolver,
+        ),
     )
 
 

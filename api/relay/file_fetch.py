@@ -24,19 +24,12 @@ from api.relay.callback_urls import (
     pinned,
     system_resolver,
 )
+from blocks.notices import human_size
 from bot.files import FetchedFile, NotFetched
 
 USER_AGENT = "Baton-Files/1"
 IN_MEMORY = 1024 * 1024  # spooled in memory up to this size, then on disk
 OPT_IN = "BATON_ALLOW_PRIVATE_CALLBACKS"
-
-
-def human_size(size: int) -> str:
-    """``26214400`` → ``25 MiB``."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} bytes"
 
 
 class FileFetcher:

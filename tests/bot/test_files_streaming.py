@@ -56,7 +56,7 @@ def peak_rss_growth() -> Iterator[list[int]]:
 async def test_a_200_mib_file_streams_with_flat_memory(
     database_url: str, standin: StandIn, receiver: Receiver
 ) -> None:
-    async for senv in _files_env(database_url, standin, receiver, max_bytes="300MiB"):
+    async with _files_env(database_url, standin, receiver, max_bytes="300MiB") as senv:
         await _stream_a_large_file(senv, standin, receiver)
 
 

@@ -6,6 +6,7 @@ Through the real app, the Slack stand-in and a real local file server."""
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ def file_server() -> Iterator[FileServer]:
         server.stop()
 
 
+@asynccontextmanager
 async def _senv(
     database_url: str, standin: StandIn, *, max_bytes: str = "25MiB", **settings: Any
 ) -> AsyncIterator[SlackEnv]:
@@ -45,7 +47,7 @@ async def _senv(
 
 @pytest.fixture
 async def senv(database_url: str, standin: StandIn) -> AsyncIterator[SlackEnv]:
-    async for environment in _senv(database_url, standin):
+    async with _senv(database_url, standin) as environment:
         yield environment
 
 
@@ -59,6 +61,14 @@ async def _uploaded(senv: SlackEnv, esc_id: str) -> list[StoredFile]:
         f
         for f in senv.slack.files_in_thread(thread.channel_id, thread.thread_ts)
         if f.user == BOT_USER
+    ]
+
+
+async def _shown(senv: SlackEnv, esc_id: str) -> list[str]:
+    """The thread's posts as people read them (their blocks' text)."""
+    return [
+        "\n".join(b["text"]["text"] for b in m.blocks if "text" in b and "text" in b["text"])
+        for m in await senv.replies(esc_id)
     ]
 
 
@@ -132,8 +142,13 @@ async def test_a_slack_500_on_upload_and_a_lost_answer_still_upload_once(
     (uploaded,) = await _uploaded(senv, esc_id)
     assert uploaded.content == PHOTO
     shares = [s for f in senv.slack.files.values() if f.user == BOT_USER for s in f.shares]
-    assert len(shares) == 1  # finished once, though its answer was lost
-    assert len(senv.slack.calls_to("files.completeUploadExternal")) == 2
+    assert len(shares) == 1
+    # The bytes went twice (the first upload failed); the upload was finished once, and
+    # when its answer was lost, Slack was asked about it rather than finishing it again.
+    assert len(senv.slack.calls_to("files.getUploadURLExternal")) == 2
+    (finished,) = senv.slack.calls_to("files.completeUploadExternal")
+    asked = [c.params["file"] for c in senv.slack.calls_to("files.info")]
+    assert asked[-1] == uploaded.id and uploaded.id in finished.params["files"]
     assert await _states(senv, esc_id) == [("uploaded", None)]
 
 
@@ -154,8 +169,8 @@ async def test_a_slow_file_server_never_holds_up_the_api(
         assert await asyncio.to_thread(file_server.arrived.wait, 10)  # the worker is waiting
         # Held up on the file, the worker has not answered it; the API answers all the same.
         for n in range(3):
-            response = await senv.env.create(conversation_id=f"conv_meanwhile_{n}")
-            assert response["status"] == "queued"
+            created = await senv.env.create(conversation_id=f"conv_meanwhile_{n}")
+            assert created["status"] == "queued"
         message = await senv.client.post(
             f"/v1/escalations/{esc_id}/messages",
             json={"content": "still there?"},
@@ -193,7 +208,7 @@ async def test_a_missing_or_failing_file_shows_its_link_and_why(
     await _deliver_with_retries(senv)
 
     assert await _uploaded(senv, esc_id) == []
-    texts = [m.text for m in await senv.replies(esc_id)]
+    texts = await _shown(senv, esc_id)
     (gone,) = [t for t in texts if "gone.png" in t and "could not be attached" in t]
     assert "404" in gone and missing in gone
     (broken,) = [t for t in texts if "broken.png" in t and "could not be attached" in t]
@@ -208,7 +223,7 @@ async def test_a_missing_or_failing_file_shows_its_link_and_why(
 async def test_a_file_over_the_limit_shows_its_link_and_why(
     database_url: str, standin: StandIn, file_server: FileServer
 ) -> None:
-    async for senv in _senv(database_url, standin, max_bytes="1KiB"):
+    async with _senv(database_url, standin, max_bytes="1KiB") as senv:
         esc_id = await senv.escalate()
         url = file_server.put("big.png", Hosted(b"x" * 5000, "image/png"))
         await senv.client.post(
@@ -219,7 +234,7 @@ async def test_a_file_over_the_limit_shows_its_link_and_why(
         await _deliver_with_retries(senv)
 
         assert await _uploaded(senv, esc_id) == []
-        (shown,) = [m.text for m in await senv.replies(esc_id) if "big.png" in m.text]
+        (shown,) = [t for t in await _shown(senv, esc_id) if "could not be attached" in t]
         assert "1 KiB" in shown and url in shown
 
 
@@ -227,7 +242,7 @@ async def test_a_file_over_the_limit_shows_its_link_and_why(
 async def test_a_file_at_a_private_address_is_never_fetched(
     database_url: str, standin: StandIn, file_server: FileServer
 ) -> None:
-    async for senv in _senv(database_url, standin, allow_private_callbacks=False):
+    async with _senv(database_url, standin, allow_private_callbacks=False) as senv:
         esc_id = await senv.escalate()
         url = file_server.put("inside.png", Hosted(PHOTO, "image/png"))
         await senv.client.post(
@@ -239,5 +254,5 @@ async def test_a_file_at_a_private_address_is_never_fetched(
 
         assert file_server.asked_for("inside.png") == 0
         assert await _uploaded(senv, esc_id) == []
-        (shown,) = [m.text for m in await senv.replies(esc_id) if "inside.png" in m.text]
+        (shown,) = [t for t in await _shown(senv, esc_id) if "could not be attached" in t]
         assert "BATON_ALLOW_PRIVATE_CALLBACKS" in shown

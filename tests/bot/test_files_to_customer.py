@@ -4,6 +4,7 @@ Through the real app, the Slack stand-in (which serves files only to the bot tok
 files:read, as Slack does) and a platform that verifies every signed event."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,6 +37,7 @@ PUBLIC_URL = "https://baton.example.com"
 PNG = png()
 
 
+@asynccontextmanager
 async def _files_env(
     database_url: str, standin: StandIn, receiver: Receiver, **files: Any
 ) -> AsyncIterator[SlackEnv]:
@@ -51,7 +53,7 @@ async def _files_env(
 
 @pytest.fixture
 async def senv(database_url: str, standin: StandIn, receiver: Receiver) -> AsyncIterator[SlackEnv]:
-    async for environment in _files_env(database_url, standin, receiver):
+    async with _files_env(database_url, standin, receiver) as environment:
         yield environment
 
 
@@ -193,12 +195,12 @@ async def test_a_link_answers_only_with_its_own_signature_in_time_or_the_owners_
 async def test_a_file_over_the_limit_is_not_relayed_and_its_author_is_told(
     database_url: str, standin: StandIn, receiver: Receiver, words: str
 ) -> None:
-    async for senv in _files_env(database_url, standin, receiver, max_bytes="1KiB"):
+    async with _files_env(database_url, standin, receiver, max_bytes="1KiB") as senv:
         esc_id = await senv.escalate()
         await senv.take(esc_id, ANN)
         await _share(senv, esc_id, ANN, "scan.pdf", b"%PDF-" + b"x" * 2000, text=words)
 
-        told = await eventually(lambda: senv.ephemerals(ANN), what="Ann told")  # noqa: B023
+        told = await eventually(lambda: senv.ephemerals(ANN), what="Ann told")
         assert "*scan.pdf* (2 KiB) is larger than the 1 KiB" in told[0]
         messages = await _messages(senv, receiver)
         if words:
@@ -215,7 +217,7 @@ async def test_slack_refusing_the_download_is_an_error_never_a_file(
     gets an error it can see, never the page as if it were the file."""
     scopes = [s for s in bot_scopes() if s != "files:read"]
     with running_standin(scopes=scopes) as standin:
-        async for senv in _files_env(database_url, standin, receiver):
+        async with _files_env(database_url, standin, receiver) as senv:
             esc_id = await senv.escalate()
             await senv.take(esc_id, ANN)
             await _share(senv, esc_id, ANN, "receipt.png", PNG, text="receipt")

@@ -13,10 +13,17 @@ STEPS = [
     "2. The card appears in Slack",
     "3. Minh clicks Take",
     "4. Minh replies in the thread",
-    "5. The customer writes back",
-    "6. Minh returns the conversation to the bot",
+    "5. Minh shares a screenshot",
+    "6. The customer writes back, with a photo",
+    "7. Minh returns the conversation to the bot",
 ]
-EVENTS = ["escalation.created", "escalation.taken", "escalation.message", "escalation.returned"]
+EVENTS = [
+    "escalation.created",
+    "escalation.taken",
+    "escalation.message",
+    "escalation.message",
+    "escalation.returned",
+]
 
 
 def demo(
@@ -49,6 +56,9 @@ def test_the_demo_walks_the_whole_lifecycle(tmp_path: Path) -> None:
     for event in EVENTS:
         assert f"platform ← {event} (signature verified)" in result.stdout
     assert "POST /v1/escalations → 201" in result.stdout
+    # Files both ways: the screenshot's link gives its bytes; the photo is in the thread.
+    assert "GET the link, no credentials → 200: the same" in result.stdout
+    assert "files.completeUploadExternal: bank-statement.png" in result.stdout
     assert "Hi, I'm Minh." in result.stdout
     assert 'the customer receives: "Hi Lan, I can see the double charge' in result.stdout
     assert "reactions.add ✅ on Minh's reply: it reached the customer" in result.stdout
