@@ -225,9 +225,10 @@ async def send(client: httpx.AsyncClient, request: SlackRequest) -> httpx.Respon
     return await client.post("/slack/events", content=body, headers=request.headers)
 
 
-def write_config(workdir: Path, routes: dict[str, str]) -> Path:
-    """No API rate limit, and one routing rule per customer channel in ``routes``."""
-    lines = ['[api]\nrate_limit = "0"\n']
+def write_config(workdir: Path, routes: dict[str, str], extra: str = "") -> Path:
+    """No API rate limit, one routing rule per customer channel in ``routes``, and
+    ``extra`` (more TOML)."""
+    lines = ['[api]\nrate_limit = "0"\n', extra]
     for customer_channel, slack_channel in routes.items():
         lines.append(
             f'[[routing]]\ncustomer_channel = ["{customer_channel}"]\n'
@@ -335,6 +336,7 @@ async def running(
     routes: dict[str, str] | None = None,
     post_interval: float = 0.0,
     slack_latency: float = 0.0,
+    extra_config: str = "",
 ) -> AsyncIterator[Stack]:
     """Baton on a fresh ``kind`` database, with the stand-in Slack (``post_interval`` > 0
     enforces Slack's pace per channel; ``slack_latency`` is its round trip) and a platform.
@@ -354,7 +356,7 @@ async def running(
     server = None
     stack = None
     try:
-        env = baton_env(db_url, write_config(workdir, routes), slack)
+        env = baton_env(db_url, write_config(workdir, routes, extra_config), slack)
         credentials = register_platform(env, platform.url)
         platform.secret = credentials["webhook_secret"]
         server, base = serve(workdir, env)

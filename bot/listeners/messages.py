@@ -1,11 +1,13 @@
 """Messages in an escalation's thread.
 
-The owner's messages go to the customer (unless they start with ``note:``); anyone else's
-are internal notes. In the thread of an escalation nobody owns yet, the writer chooses:
-take it and send the message, or keep it as a note. The customer reads what the writer saw
-in Slack: mentions, links and emoji resolved, formatting kept as Markdown as well. Its
-owner's edits and deletes of a message the customer already has reach the customer within
-the edit window; after it they are recorded as notes, and the customer keeps the original.
+The owner's messages, and the files shared with them, go to the customer (unless they
+start with ``note:``); anyone else's are internal notes. A file that cannot go (too large,
+stored outside Slack) is named to its writer, privately. In the thread of an escalation
+nobody owns yet, the writer chooses: take it and send the message, or keep it as a note.
+The customer reads what the writer saw in Slack: mentions, links and emoji resolved,
+formatting kept as Markdown as well. Its owner's edits and deletes of a message the
+customer already has reach the customer within the edit window; after it they are
+recorded as notes, and the customer keeps the original.
 
 A message is handled before Slack is answered (see ``handle_before_answering``).
 """

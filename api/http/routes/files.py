@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 
 from api.http.deps import ServicesDep, bearer, current_platform
 from api.http.errors import ApiError, ErrorEnvelope
+from api.http.schemas import NoNul
 from api.services import Services
 from api.slack_files import NotServed
 from storage import attachments
@@ -25,7 +26,7 @@ from storage.models import FileAttachment
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
-FileId = Annotated[str, Path(min_length=1, max_length=64, description="att_…")]
+FileId = Annotated[str, Path(min_length=1, max_length=64, description="att_…"), NoNul]
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f"\\/;]')
 
 
@@ -46,17 +47,15 @@ async def download_file(
 ) -> StreamingResponse:
     """An agent's file: with the link's ``expires`` and ``signature``, or with the API key
     of the platform the escalation belongs to."""
-    found = await attachments.for_customer(svc.db, attachment_id)
+    links = svc.machine.file_links
+    platform: str | None = None  # whose key asks; None: a signed link
     if expires is not None or signature is not None:
-        if not svc.machine.file_links or not svc.machine.file_links.valid(
-            attachment_id, expires or "", signature or ""
-        ):
+        if links is None or not links.valid(attachment_id, expires or "", signature or ""):
             raise ApiError(403, "forbidden", "the link's signature is wrong or it has expired")
     else:
-        owner = await current_platform(svc, credentials)
-        if found is not None and found[1] != owner.platform_id:
-            found = None
-    if found is None:
+        platform = (await current_platform(svc, credentials)).platform_id
+    found = await attachments.for_customer(svc.db, attachment_id)
+    if found is None or (platform is not None and found[1] != platform):
         raise ApiError(404, "not_found", f"no file {attachment_id}")
     return await _streamed(svc, found[0])
 
