@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     HeaderBlock,
+    ImageElement,
     MarkdownTextObject,
     Option,
     OverflowMenuElement,
@@ -19,10 +20,13 @@ from slack_sdk.models.blocks import (
 
 from blocks.ids import Action, MoreOption
 from blocks.ids import Block as BlockId
-from blocks.slack_text import escaped, plain, truncate
+from blocks.slack_text import escape, escaped, plain, split_escaped, truncate
 from storage.models import Escalation, Status
 
 HEADER_LIMIT = 150
+ALT_TEXT_LIMIT = 2000
+URL_LIMIT = 3000
+SUMMARY_TITLE = ":robot_face: *The bot's summary*\n"
 FIELD_LIMIT = 2000
 SECTION_LIMIT = 3000
 FALLBACK_LIMIT = 3000
@@ -118,8 +122,40 @@ def _details(esc: Escalation) -> SectionBlock:
         f"*Reason*\n{reason}",
     ]
     return SectionBlock(
-        block_id=BlockId.CARD_DETAILS, fields=[truncate(f, FIELD_LIMIT) for f in fields]
+        block_id=BlockId.CARD_DETAILS,
+        fields=[truncate(f, FIELD_LIMIT) for f in fields],
+        accessory=_avatar(esc),
     )
+
+
+def _avatar(esc: Escalation) -> ImageElement | None:
+    """The customer's picture, when the platform gave an https one."""
+    url = (esc.customer or {}).get("avatar_url")
+    if not isinstance(url, str) or not url.startswith("https://") or len(url) > URL_LIMIT:
+        return None
+    return ImageElement(image_url=url, alt_text=truncate(customer_name(esc), ALT_TEXT_LIMIT))
+
+
+def _summary(esc: Escalation) -> list[SectionBlock]:
+    """The bot's summary, first on the card: in two sections when it is long."""
+    if not esc.summary or not esc.summary.strip():
+        return []
+    pieces = split_escaped(escape(esc.summary.strip()), SECTION_LIMIT - len(SUMMARY_TITLE))
+    return [
+        SectionBlock(text=(SUMMARY_TITLE if n == 0 else "") + piece)
+        for n, piece in enumerate(pieces)
+    ]
+
+
+def _about_the_bot(esc: Escalation) -> str | None:
+    """How sure the bot was, and the customer's language."""
+    parts = []
+    if esc.confidence is not None:
+        parts.append(f":bar_chart: Bot confidence {esc.confidence}%")
+    locale = (esc.customer or {}).get("locale")
+    if isinstance(locale, str) and locale.strip():
+        parts.append(f":globe_with_meridians: {escaped(locale.strip(), 35)}")
+    return " · ".join(parts) or None
 
 
 def _last_message(esc: Escalation) -> SectionBlock | None:
@@ -163,14 +199,14 @@ def escalation_card(esc: Escalation, notice: str | None = None) -> CardMessage:
     """``notice``: a line (mrkdwn) about the card itself, e.g. why it is in this channel."""
     name = customer_name(esc)
     header = truncate(plain(f"{name} · {reason_label(esc)}"), HEADER_LIMIT)
-    blocks: list[Block] = [HeaderBlock(text=header), _details(esc)]
+    blocks: list[Block] = [HeaderBlock(text=header), *_summary(esc), _details(esc)]
     last = _last_message(esc)
     if last is not None:
         blocks.append(last)
     context = [MarkdownTextObject(text=_state_line(esc))]
-    sla = _sla_line(esc)
-    if sla is not None:
-        context.append(MarkdownTextObject(text=sla))
+    for line in (_sla_line(esc), _about_the_bot(esc)):
+        if line is not None:
+            context.append(MarkdownTextObject(text=line))
     blocks.append(ContextBlock(elements=context))
     if notice:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=notice)]))

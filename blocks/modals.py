@@ -26,8 +26,8 @@ from slack_sdk.models.views import View
 from blocks.card import PRIORITY_BADGES, SECTION_LIMIT, customer_name, mention, reason_label
 from blocks.ids import Input
 from blocks.ids import View as ViewId
-from blocks.slack_text import ELLIPSIS, fitting
-from blocks.thread import fit_escaped, one_line
+from blocks.slack_text import ELLIPSIS, fit_escaped, fitting
+from blocks.thread import one_line
 from storage.models import Escalation, Priority, Resolution, Status
 
 RESOLUTION_LABELS = {

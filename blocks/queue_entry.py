@@ -17,7 +17,8 @@ from blocks.card import (
 )
 from blocks.card import reason_label as card_reason_label
 from blocks.ids import Action
-from blocks.thread import fit_escaped, one_line
+from blocks.slack_text import fit_escaped
+from blocks.thread import one_line
 from storage.models import Escalation, Message, Role, Status
 
 SNIPPET_LIMIT = 300

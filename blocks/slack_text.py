@@ -9,6 +9,7 @@ link.
 from collections.abc import Iterable
 
 ELLIPSIS = "…"
+_LONGEST_ENTITY = len("&amp;")
 
 
 def escape(text: str) -> str:
@@ -52,3 +53,35 @@ def fitting(items: Iterable[str], budget: int, separator: str = ", ") -> list[st
             break
         kept.append(item)
     return kept
+
+
+def safe_cut(safe: str, at: int) -> int:
+    """The cut point at or before ``at`` that does not split an entity like ``&amp;``."""
+    amp = safe.rfind("&", max(0, at - _LONGEST_ENTITY + 1), at)
+    if amp != -1 and ";" not in safe[amp:at]:
+        return amp
+    return at
+
+
+def fit_escaped(safe: str, limit: int) -> str:
+    """Already-escaped ``safe`` cut to ``limit`` characters, marked, entities kept whole."""
+    if len(safe) <= limit:
+        return safe
+    return safe[: safe_cut(safe, limit - len(ELLIPSIS))] + ELLIPSIS
+
+
+def split_escaped(safe: str, size: int) -> list[str]:
+    """Already-escaped ``safe`` in pieces of at most ``size``, cut at a line break or a space
+    when one is near the end, never inside an entity; blank pieces are dropped."""
+    pieces = []
+    while len(safe) > size:
+        cut = safe_cut(safe, size)
+        soft = safe.rfind("\n", size // 2, cut)
+        if soft == -1:
+            soft = safe.rfind(" ", size // 2, cut)
+        if soft != -1:
+            cut = soft + 1
+        pieces.append(safe[:cut])
+        safe = safe[cut:]
+    pieces.append(safe)
+    return [piece for piece in pieces if piece.strip()]

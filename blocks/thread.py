@@ -19,7 +19,15 @@ from blocks.card import (
     reason_label,
     slack_date,
 )
-from blocks.slack_text import ELLIPSIS, escape, escaped, fitting
+from blocks.slack_text import (
+    ELLIPSIS,
+    escape,
+    escaped,
+    fit_escaped,
+    fitting,
+    safe_cut,
+    split_escaped,
+)
 from storage.models import Escalation, Event, Message, Role
 
 MESSAGE_BLOCKS = 50
@@ -32,7 +40,6 @@ EARLIER_SHOWN = 20
 LINE_LIMIT = 500
 QUOTE_LIMIT = 300
 _MAX_DEPTH = 4
-_LONGEST_ENTITY = len("&amp;")
 
 _ROLES: dict[str, str] = {
     Role.customer: ":bust_in_silhouette: *Customer*",
@@ -51,41 +58,6 @@ _BLANK_LINES = re.compile(r"\n[ \t\r]*(?:\n[ \t\r]*){2,}")
 
 def api_path(escalation_id: str) -> str:
     return f"GET /v1/escalations/{escape(escalation_id)}"
-
-
-# -- escaped text that fits -------------------------------------------------------------
-
-
-def _safe_cut(safe: str, at: int) -> int:
-    """The cut point at or before ``at`` that does not split an entity like ``&amp;``."""
-    amp = safe.rfind("&", max(0, at - _LONGEST_ENTITY + 1), at)
-    if amp != -1 and ";" not in safe[amp:at]:
-        return amp
-    return at
-
-
-def fit_escaped(safe: str, limit: int) -> str:
-    """Already-escaped ``safe`` cut to ``limit`` characters, marked, entities kept whole."""
-    if len(safe) <= limit:
-        return safe
-    return safe[: _safe_cut(safe, limit - len(ELLIPSIS))] + ELLIPSIS
-
-
-def split_escaped(safe: str, size: int) -> list[str]:
-    """Already-escaped ``safe`` in pieces of at most ``size``, cut at a line break or a space
-    when one is near the end, never inside an entity; blank pieces are dropped."""
-    pieces = []
-    while len(safe) > size:
-        cut = _safe_cut(safe, size)
-        soft = safe.rfind("\n", size // 2, cut)
-        if soft == -1:
-            soft = safe.rfind(" ", size // 2, cut)
-        if soft != -1:
-            cut = soft + 1
-        pieces.append(safe[:cut])
-        safe = safe[cut:]
-    pieces.append(safe)
-    return [piece for piece in pieces if piece.strip()]
 
 
 def one_line(text: str, limit: int) -> str:
@@ -256,7 +228,7 @@ def _body(content: str | None, escalation_id: str) -> str:
     if len(safe) <= CONTENT_SHOWN:
         return safe
     return (
-        safe[: _safe_cut(safe, CONTENT_SHOWN)]
+        safe[: safe_cut(safe, CONTENT_SHOWN)]
         + f"{ELLIPSIS}\n_(truncated: the message has {len(text):,} characters; the full text is"
         f" in the API: `{api_path(escalation_id)}`)_"
     )
@@ -345,22 +317,40 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str | dict | list | tuple) and not value)
 
 
-def _context_units(context: Any, escalation_id: str) -> list[_Unit]:
+def _customer_unit(customer: Any) -> _Unit | None:
+    """What the platform knows of the customer beyond their name: phone and attributes."""
+    if not isinstance(customer, dict):
+        return None
+    attributes = customer.get("attributes")
+    attributes = attributes if isinstance(attributes, dict) else {}
+    phone = customer.get("phone")
+    if not phone and not attributes:
+        return None
+    title = "*Customer*"
+    if phone:
+        title += f" · :telephone_receiver: {one_line(str(phone), 60)}"
+    lines = (f"*{one_line(str(k), 100)}*: {one_line(str(v), 300)}" for k, v in attributes.items())
+    return _unit(_lines(title, lines, len(attributes), "more attributes not shown"))
+
+
+def _context_units(esc: Escalation) -> list[_Unit]:
     title = ":card_index: *Customer context*"
-    if not isinstance(context, dict):
-        context = {"context": context}
+    context = esc.context if isinstance(esc.context, dict) else {"context": esc.context}
     known = [key for key in _CONTEXT_TITLES if key in context]
     keys = [key for key in (*known, *context) if not _empty(context[key])]
     keys = list(dict.fromkeys(keys))
-    if not keys:
+    customer = _customer_unit(esc.customer)
+    if not keys and customer is None:
         return [_unit(f"{title}\n_No customer context was sent._")]
     units = [_unit(title)]
+    if customer is not None:
+        units.append(customer)
     units += [_unit(_context_section(key, context[key])) for key in keys[:CONTEXT_SECTIONS]]
     if len(keys) > CONTEXT_SECTIONS:
         units.append(
             _unit(
                 f"_{ELLIPSIS}and {len(keys) - CONTEXT_SECTIONS:,} more context fields not shown;"
-                f" the full context is in the API: `{api_path(escalation_id)}`_"
+                f" the full context is in the API: `{api_path(esc.id)}`_"
             )
         )
     return units
@@ -392,7 +382,7 @@ def intro_messages(
 ) -> list[CardMessage]:
     """The first replies in the thread: the transcript, newest messages kept when it is too
     long, then the customer context and earlier escalations, in at most 10 messages."""
-    tail = [*_context_units(esc.context, esc.id), _earlier_unit(esc, earlier)]
+    tail = [*_context_units(esc), _earlier_unit(esc, earlier)]
     packed = _Backwards()
     for unit in reversed(tail):
         packed = packed.add(unit)

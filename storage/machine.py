@@ -101,6 +101,7 @@ class NewEscalation:
     priority: Priority = Priority.medium
     channel: str | None = None
     reason_detail: str | None = None
+    summary: str | None = None
     confidence: int | None = None
     transcript: list[NewMessage] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
@@ -914,6 +915,7 @@ def _escalation_values(
         "customer": new.customer,
         "customer_id": new.customer.get("id"),
         "customer_name": new.customer.get("name"),
+        "summary": new.summary,
         "confidence": new.confidence,
         "context": new.context,
         "created_at": now,

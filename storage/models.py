@@ -147,6 +147,7 @@ class Escalation(SQLModel, table=True):
     customer: dict[str, Any] = _json()
     customer_id: str | None = None
     customer_name: str | None = None
+    summary: str | None = None  # the bot's own, at creation
     confidence: int | None = None
     context: dict[str, Any] = _json(default_factory=dict)
     assignee_id: str | None = Field(default=None, index=True)

@@ -60,6 +60,7 @@ class EscalationPublic(BaseModel):
     reason_detail: str | None
     channel: str | None
     customer: dict[str, Any] = Field(description="The customer, as given at creation.")
+    summary: str | None = Field(description="The bot's summary of the conversation.")
     confidence: int | None
     assignee: PersonPublic | None
     sla: dict[str, SlaPublic] = Field(
@@ -169,6 +170,7 @@ def _escalation_fields(esc: Escalation) -> dict[str, Any]:
         "reason_detail": esc.reason_detail,
         "channel": esc.channel,
         "customer": esc.customer,
+        "summary": esc.summary,
         "confidence": esc.confidence,
         "assignee": PersonPublic.of(esc.assignee_id, esc.assignee_name),
         "sla": {

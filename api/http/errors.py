@@ -96,10 +96,14 @@ def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
+    if parts and parts[-1] == "[key]":  # a map's key, itself refused: the map, and which key
+        parts = parts[:-1] if parts[-2:-1] != [""] else parts[:-2]
     return ".".join(parts) or "body"
 
 
 def _validation_message(error: dict[str, Any]) -> str:
+    if error["loc"] and error["loc"][-1] == "[key]":
+        return f"a name: {error['msg']}"
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "json_invalid":

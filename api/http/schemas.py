@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     AfterValidator,
     AnyHttpUrl,
+    AnyUrl,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,6 +20,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    UrlConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,6 +32,8 @@ from storage.models import Priority, Reason, Resolution, Role
 from storage.public import EscalationPublic
 
 CONTEXT_DEPTH = 32  # levels of nesting in ``context``, itself the first
+SUMMARY_CHARS = 3_000
+ATTRIBUTES = 50  # names in ``customer.attributes``
 _REPORTED = 20  # unstorable strings named in one answer; the rest are alike
 _checked_whole: ContextVar[bool] = ContextVar("checked_whole", default=False)
 
@@ -163,12 +167,26 @@ class Attachment(_Body):
     mime_type: ShortText | None = None
 
 
+Summary = Annotated[str, StringConstraints(strict=True, max_length=SUMMARY_CHARS), NoNul]
+AttributeName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), NoNul]
+HttpsUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["https"], max_length=2048)]
+
+
 class Customer(_Body):
     id: Ident | None = None
     name: ShortText | None = None
     email: ShortText | None = None
-    avatar_url: AnyHttpUrl | None = None
+    phone: Annotated[str, StringConstraints(strict=True, max_length=50), NoNul] | None = None
+    avatar_url: HttpsUrl | None = Field(
+        None, description="An https image of the customer, shown on the card."
+    )
     locale: Annotated[str, StringConstraints(strict=True, max_length=35), NoNul] | None = None
+    attributes: dict[AttributeName, ShortText] = Field(
+        default_factory=dict,
+        max_length=ATTRIBUTES,
+        description=f"What the platform knows of the customer (plan, city…): at most "
+        f"{ATTRIBUTES} names, each with a string; shown in the card's thread.",
+    )
 
 
 class TranscriptMessage(_Body):
@@ -204,6 +222,9 @@ class CreateEscalation(_Body):
     reason: Reason
     reason_detail: ShortText | None = None
     priority: Priority = Priority.medium
+    summary: Summary | None = Field(
+        None, description="The bot's own summary of the conversation: first on the card."
+    )
     confidence: Annotated[StrictInt, Field(ge=0, le=100), WholeNumber] | None = None
     # As long as the body limit (1 MiB) allows: the thread shows the newest messages.
     transcript: list[TranscriptMessage] = Field(default_factory=list)

@@ -16,7 +16,17 @@ LONG = (RTL + EMOJI + "& <!channel> *bold* ") * 2000  # far past every limit
 
 def _biggest() -> dict[str, Any]:
     return {
-        "customer": {"id": "c" * 200, "name": LONG[:1000], "email": "e" * 990 + "@x.example"},
+        "customer": {
+            "id": "c" * 200,
+            "name": LONG[:1000],
+            "email": "e" * 990 + "@x.example",
+            "phone": "+84 " + "9" * 46,
+            "locale": "vi-" + "x" * 32,
+            "avatar_url": "https://cdn.example.com/" + "a" * 2000 + ".png",
+            "attributes": {f"{n} {LONG[:96]}": LONG[:1000] for n in range(50)},
+        },
+        "summary": LONG[:3000],
+        "confidence": 100,
         "reason_detail": LONG[:1000],
         "transcript": [
             {"role": role, "content": LONG[:40_000], "timestamp": "2026-03-12T10:00:00Z"}

@@ -85,6 +85,7 @@ async def _new_escalation(svc: ServicesDep, body: CreateEscalation) -> NewEscala
         priority=body.priority,
         channel=body.channel,
         reason_detail=body.reason_detail,
+        summary=body.summary,
         confidence=body.confidence,
         transcript=[
             NewMessage(

@@ -14,6 +14,7 @@ ESCALATION_FIELDS = [
     "reason_detail",
     "channel",
     "customer",
+    "summary",
     "confidence",
     "assignee",
     "sla",
