@@ -166,7 +166,21 @@ def _last_message(esc: Escalation) -> SectionBlock | None:
     return SectionBlock(text=f"*Last message*\n>{quoted}")
 
 
+def _ai_paused_line(esc: Escalation) -> str | None:
+    """Whether the AI of a closed escalation is still paused, or who resumed it."""
+    if esc.status != Status.closed or not esc.keep_ai_paused:
+        return None
+    if esc.ai_resumed_at is None:
+        return ":double_vertical_bar: The AI stays paused for this conversation"
+    who = esc.ai_resumed_by or {}
+    by = mention(who.get("id"), who.get("name"))
+    return f":arrow_forward: *AI resumed* by {by} {slack_date(esc.ai_resumed_at)}"
+
+
 def _buttons(esc: Escalation) -> ActionsBlock | None:
+    if esc.status == Status.closed and esc.keep_ai_paused and esc.ai_resumed_at is None:
+        resume = ButtonElement(text="Resume AI", action_id=Action.RESUME_AI, value=esc.id)
+        return ActionsBlock(block_id=BlockId.CARD_ACTIONS, elements=[resume])
     if esc.status not in (Status.queued, Status.taken):
         return None
     value = esc.id
@@ -204,7 +218,7 @@ def escalation_card(esc: Escalation, notice: str | None = None) -> CardMessage:
     if last is not None:
         blocks.append(last)
     context = [MarkdownTextObject(text=_state_line(esc))]
-    for line in (_sla_line(esc), _about_the_bot(esc)):
+    for line in (_ai_paused_line(esc), _sla_line(esc), _about_the_bot(esc)):
         if line is not None:
             context.append(MarkdownTextObject(text=line))
     blocks.append(ContextBlock(elements=context))

@@ -11,6 +11,7 @@ class Action(StrEnum):
     MORE = "esc_more"  # overflow: reassign, unassign, priority
     TAKE_AND_SEND = "esc_take_and_send"
     KEEP_AS_NOTE = "esc_keep_as_note"
+    RESUME_AI = "esc_resume_ai"  # on the card of an escalation closed with the AI kept paused
     OPEN_THREAD = "esc_open_thread"  # a link button; Slack still sends the click, to ack
     HOME_PRIORITY = "home_priority"  # App Home filter
     HOME_CHANNEL = "home_channel"  # App Home filter

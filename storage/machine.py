@@ -24,7 +24,7 @@ from sqlmodel import col
 from storage import attachments
 from storage.attachments import SlackFile
 from storage.database import Database
-from storage.errors import Conflict, NotFound
+from storage.errors import Conflict, InvalidTransition, NotFound
 from storage.file_links import FileLinks
 from storage.group_commit import GroupCommit
 from storage.idempotency import IdempotencyClaim, store_response
@@ -58,6 +58,7 @@ from storage.transitions import (
     NOTE,
     REASSIGN,
     REPLY,
+    RESUME_AI,
     RETURN,
     TAKE,
     UNASSIGN,
@@ -612,6 +613,31 @@ class Machine:
         )
         return await self._end(ending)
 
+    async def resume_ai(self, esc_id: str, by: Actor) -> Escalation:
+        """Hand the conversation back to the AI of an escalation closed with the AI kept
+        paused: once (``escalation.ai_resumed``); after that, or for any other escalation,
+        ``InvalidTransition`` saying why."""
+        async with self.db.write() as s:
+            now = self.db.clock.now()
+            values = {"ai_resumed_at": now, "ai_resumed_by": by.as_dict()}
+            paused = (
+                col(Escalation.keep_ai_paused).is_(True),
+                col(Escalation.ai_resumed_at).is_(None),
+            )
+            esc = await claim(
+                s,
+                RESUME_AI.claim(
+                    esc_id,
+                    {**values, "version": col(Escalation.version) + 1, "updated_at": now},
+                    where=paused,
+                    scope=self._scope,
+                ),
+            )
+            if esc is None:
+                raise _not_resumable(esc_id, await self._load(s, esc_id))
+            record(s, esc, now, RESUME_AI.effects({}, actor=by))
+            return esc
+
     async def _end(self, ending: "_Ending") -> Escalation:
         """Queued escalations may be ended by anyone; taken ones only by their owner."""
         move, esc_id, agent = ending.move, ending.esc_id, ending.agent
@@ -950,6 +976,16 @@ async def _message_by_external_id(s: AsyncSession, esc_id: str, external_id: str
         col(Message.escalation_id) == esc_id, col(Message.external_id) == external_id
     )
     return (await s.execute(stmt)).scalars().first()
+
+
+def _not_resumable(esc_id: str, esc: Escalation) -> InvalidTransition:
+    """Why the AI of ``esc`` cannot be resumed: it is not closed, or the AI is not paused."""
+    status = str(esc.status)
+    if esc.status == Status.closed and esc.ai_resumed_at is not None:
+        status = "closed, and its AI was resumed already"
+    elif esc.status == Status.closed:
+        status = "closed without keeping the AI paused"
+    return InvalidTransition(esc_id, RESUME_AI.verb, status)
 
 
 def _described(file: FileAttachment) -> dict[str, Any]:

@@ -162,6 +162,8 @@ class Escalation(SQLModel, table=True):
     resolution: Resolution | None = _word(default=None)
     close_note: str | None = None
     keep_ai_paused: bool = False
+    ai_resumed_at: datetime | None = _utc(default=None)  # of an escalation closed paused
+    ai_resumed_by: dict[str, Any] | None = _json(default=None)
     last_message_at: datetime | None = _utc(default=None)
     last_message_preview: str | None = None
     first_take_due_at: datetime | None = _utc(default=None)

@@ -145,6 +145,9 @@ class EscalationDetailPublic(EscalationPublic):
     context: dict[str, Any]
     close_note: str | None
     keep_ai_paused: bool
+    ai_resumed_at: str | None = Field(
+        description="When the AI of an escalation closed with it kept paused was resumed."
+    )
     messages: list[MessagePublic]
     events: list[EventPublic]
 
@@ -155,6 +158,7 @@ class EscalationDetailPublic(EscalationPublic):
             context=esc.context,
             close_note=esc.close_note,
             keep_ai_paused=esc.keep_ai_paused,
+            ai_resumed_at=iso(esc.ai_resumed_at),
             messages=[MessagePublic.of(m) for m in messages],
             events=[EventPublic.of(e) for e in events],
         )

@@ -171,6 +171,10 @@ CLOSE = Transition(
     "close", "closed", source=ACTIVE, to=Status.closed, owner_only=True,
     slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.CLOSED, customer_text="closed",
 )
+RESUME_AI = Transition(
+    "resume the AI of", "ai_resumed", source=(Status.closed,),
+    slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.AI_RESUMED,
+)
 CHANGE_PRIORITY = Transition(
     "change the priority of", "priority_changed", source=ACTIVE,
     slack=(SlackEffect.CARD_UPDATE,),

@@ -1,5 +1,6 @@
-"""Buttons on the card (Take, Reply, Return to bot, Close, the overflow menu) and on the
-prompt shown to someone who wrote in a thread nobody owns. Each acks first."""
+"""Buttons on the card (Take, Reply, Return to bot, Close, the overflow menu, and Resume AI
+once closed) and on the prompt shown to someone who wrote in a thread nobody owns. Each
+acks first."""
 
 import logging
 from collections.abc import Awaitable
@@ -41,6 +42,14 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await attempt(
             client, where_clicked(body), change(action["value"], await deps.actor_of(body))
         )
+
+    @app.action(Action.RESUME_AI)
+    async def resume_ai(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        resumed = machine.resume_ai(action["value"], await deps.actor_of(body))
+        await attempt(client, where_clicked(body), resumed)
 
     @app.action(Action.REPLY)
     @app.action(Action.CLOSE)

@@ -37,6 +37,7 @@ class PlatformEvent(StrEnum):
     MESSAGE_DELETED = "escalation.message_deleted"  # the owner deleted one within the window
     RETURNED = "escalation.returned"
     CLOSED = "escalation.closed"
+    AI_RESUMED = "escalation.ai_resumed"  # closed with the AI kept paused, now resumed
 
 
 def slack_row(esc: Escalation, kind: SlackEffect, now: datetime, **payload: Any) -> OutboxRow:

@@ -259,6 +259,23 @@ async def close(
     return EscalationPublic.of(esc)
 
 
+@router.post(
+    "/{escalation_id}/resume_ai",
+    response_model=EscalationPublic,
+    responses=_errors(404, 409, 503, body=False),
+    summary="Resume the AI of an escalation closed with the AI kept paused",
+)
+async def resume_ai(
+    escalation_id: EscalationId, svc: ServicesDep, owner: PlatformDep
+) -> EscalationPublic:
+    """Sends ``escalation.ai_resumed`` once; a second call, or an escalation that is not
+    closed with ``keep_ai_paused``, answers 409 ``invalid_transition``."""
+    machine = svc.machine.for_platform(owner.platform_id)
+    esc = await machine.resume_ai(escalation_id, platform_actor(owner))
+    svc.metrics.transitions.labels("resume_ai").inc()
+    return EscalationPublic.of(esc)
+
+
 @router.patch("/{escalation_id}", response_model=EscalationPublic, responses=_errors(404, 409, 503))
 async def update(
     escalation_id: EscalationId, body: Patch, svc: ServicesDep, owner: PlatformDep

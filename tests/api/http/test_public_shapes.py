@@ -29,6 +29,7 @@ DETAIL_FIELDS = [
     "context",
     "close_note",
     "keep_ai_paused",
+    "ai_resumed_at",
     "messages",
     "events",
 ]

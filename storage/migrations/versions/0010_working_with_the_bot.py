@@ -1,0 +1,31 @@
+"""Working with the bot: its summary of the conversation, and resuming its AI
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-06
+
+``summary`` is given at creation; ``ai_resumed_at`` and ``ai_resumed_by`` say when and by
+whom an escalation closed with the AI kept paused handed the conversation back to the AI.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("escalations") as batch:
+        batch.add_column(sa.Column("summary", sa.String(), nullable=True))
+        batch.add_column(sa.Column("ai_resumed_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("ai_resumed_by", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("escalations") as batch:
+        batch.drop_column("ai_resumed_by")
+        batch.drop_column("ai_resumed_at")
+        batch.drop_column("summary")
