@@ -147,6 +147,16 @@ def _summary(esc: Escalation) -> list[SectionBlock]:
     ]
 
 
+def stars(score: int) -> str:
+    return ":star:" * score + ":white_small_square:" * (5 - score)
+
+
+def _rating_line(esc: Escalation) -> str | None:
+    if esc.rating_score is None:
+        return None
+    return f"{stars(esc.rating_score)} *Customer rating* {esc.rating_score}/5"
+
+
 def _about_the_bot(esc: Escalation) -> str | None:
     """How sure the bot was, and the customer's language."""
     parts = []
@@ -218,7 +228,8 @@ def escalation_card(esc: Escalation, notice: str | None = None) -> CardMessage:
     if last is not None:
         blocks.append(last)
     context = [MarkdownTextObject(text=_state_line(esc))]
-    for line in (_ai_paused_line(esc), _sla_line(esc), _about_the_bot(esc)):
+    lines = (_ai_paused_line(esc), _rating_line(esc), _sla_line(esc), _about_the_bot(esc))
+    for line in lines:
         if line is not None:
             context.append(MarkdownTextObject(text=line))
     blocks.append(ContextBlock(elements=context))

@@ -18,6 +18,7 @@ from blocks.card import (
     mention,
     reason_label,
     slack_date,
+    stars,
 )
 from blocks.slack_text import (
     ELLIPSIS,
@@ -434,6 +435,16 @@ def note_message(event: Event) -> CardMessage:
     text = content if isinstance(content, str) else ("" if content is None else str(content))
     unit = _message_unit(head, text, None, event.escalation_id)
     return _message(unit, f"Internal note by {event.actor_name or 'an agent'}: {text}")
+
+
+def rating_message(event: Event) -> CardMessage:
+    """The customer's rating of the help they got, with their comment."""
+    data = event.data if isinstance(event.data, dict) else {}
+    score = int(data.get("score") or 0)
+    head = f"{stars(score)} *The customer rated this {score}/5*"
+    comment = data.get("comment")
+    text = f"{head}\n>{one_line(comment, QUOTE_LIMIT)}" if comment else head
+    return _message(_unit(text), f"The customer rated this {score}/5")
 
 
 def delivery_failed(msg: Message, error: str | None) -> CardMessage:

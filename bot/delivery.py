@@ -38,6 +38,7 @@ from blocks.thread import (
     delivery_failed,
     file_not_attached,
     intro_messages,
+    rating_message,
 )
 from blocks.thread import note_message as note_post
 from bot.files import FetchedFile, FileSource, NotFetched
@@ -193,6 +194,7 @@ class SlackDelivery(OutboxWorker):
             SlackEffect.OWNER_NUDGE: self._owner_nudge,
             SlackEffect.CARD_REROUTED: self._rerouted_notice,
             SlackEffect.FILE_UPLOAD: self._upload_file,
+            SlackEffect.RATING: self._rating,
         }
 
     async def aclose(self, grace: float = 0.0) -> None:
@@ -408,6 +410,10 @@ class SlackDelivery(OutboxWorker):
     async def _thread_note(self, attempt: _Attempt, thread: SlackThread) -> None:
         event = await self._event_of(attempt.row, "note")
         await self._post_in_thread(attempt, thread, note_post(event), key=f"note:{event.id}")
+
+    async def _rating(self, attempt: _Attempt, thread: SlackThread) -> None:
+        event = await self._event_of(attempt.row, "rating")
+        await self._post_in_thread(attempt, thread, rating_message(event), key=f"rating:{event.id}")
 
     async def _reply_status(self, attempt: _Attempt, thread: SlackThread) -> None:
         """Show on the agent's own message whether it reached the customer."""

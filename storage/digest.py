@@ -11,7 +11,8 @@ What counts for a day (local midnight to midnight in the SLA timezone):
 - SLA compliance: the clocks that stopped that day (first take: taken or ended untaken;
   resolution: ended), met when they stopped by their due time;
 - per agent: the escalations they took that day, and their first reply after each take;
-- still waiting: queued now, oldest first.
+- still waiting: queued now, oldest first;
+- customer ratings: escalations whose latest rating came that day, and their average.
 """
 
 from collections.abc import Sequence
@@ -79,6 +80,7 @@ async def compute(db: Database, day: Day) -> Digest:
             waiting_total=waiting_total,
             per_hour=await figures.per_hour(s),
             wait_buckets=await figures.wait_buckets(s),
+            **await figures.ratings(s),
         )
 
 
@@ -254,6 +256,18 @@ class _Figures:
         for index, n in await s.execute(stmt):
             counts[min(int(index), len(counts) - 1)] += int(n)
         return counts
+
+    async def ratings(self, s: AsyncSession) -> dict[str, Any]:
+        """How many escalations the customer rated that day (their latest rating), and the
+        average score."""
+        stmt = select(func.count(), func.avg(Escalation.rating_score)).where(
+            self.during(Escalation.rated_at)
+        )
+        count, average = (await s.execute(stmt)).one()
+        return {
+            "ratings": int(count),
+            "rating_average": None if average is None else float(average),
+        }
 
     async def wait_buckets(self, s: AsyncSession) -> list[int]:
         wait = self._wait()

@@ -56,6 +56,7 @@ from storage.transitions import (
     EDIT_REPLY,
     HOLD,
     NOTE,
+    RATE,
     REASSIGN,
     REPLY,
     RESUME_AI,
@@ -612,6 +613,18 @@ class Machine:
             text_variables={"resolution": str(resolution)},
         )
         return await self._end(ending)
+
+    async def rate(self, esc_id: str, score: int, comment: str | None, by: Actor) -> Escalation:
+        """The customer's rating of an ended escalation; a later one replaces it (the audit
+        trail keeps both)."""
+        async with self.db.write() as s:
+            now = self.db.clock.now()
+            values = {"rating_score": score, "rating_comment": comment, "rated_at": now}
+            esc = await self._claim(s, RATE, esc_id, values)
+            if esc is None:
+                raise RATE.refusal(esc_id, await self._load(s, esc_id))
+            record(s, esc, now, RATE.effects({"score": score, "comment": comment}, actor=by))
+            return esc
 
     async def resume_ai(self, esc_id: str, by: Actor) -> Escalation:
         """Hand the conversation back to the AI of an escalation closed with the AI kept

@@ -164,6 +164,10 @@ class Escalation(SQLModel, table=True):
     keep_ai_paused: bool = False
     ai_resumed_at: datetime | None = _utc(default=None)  # of an escalation closed paused
     ai_resumed_by: dict[str, Any] | None = _json(default=None)
+    # The customer's rating of the help they got (1-5); a later one replaces it.
+    rating_score: int | None = None
+    rating_comment: str | None = None
+    rated_at: datetime | None = _utc(default=None, index=True)
     last_message_at: datetime | None = _utc(default=None)
     last_message_preview: str | None = None
     first_take_due_at: datetime | None = _utc(default=None)
@@ -574,3 +578,5 @@ class Digest:
     waiting_total: int
     per_hour: list[int]  # created per local hour of the day
     wait_buckets: list[int]  # first taken that day, per WAIT_BUCKETS bucket
+    ratings: int = 0  # escalations whose (latest) rating came that day
+    rating_average: float | None = None

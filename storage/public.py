@@ -49,6 +49,14 @@ class SlaPublic(BaseModel):
     state: SlaState
 
 
+class RatingPublic(BaseModel):
+    """The customer's rating of the help they got: the latest one."""
+
+    score: int = Field(ge=1, le=5)
+    comment: str | None
+    rated_at: str
+
+
 class EscalationPublic(BaseModel):
     """An escalation, as the API answers it and as every platform event carries it."""
 
@@ -71,6 +79,7 @@ class EscalationPublic(BaseModel):
     taken_at: str | None
     ended_at: str | None
     resolution: Resolution | None
+    rating: RatingPublic | None
 
     @classmethod
     def of(cls, esc: Escalation) -> Self:
@@ -186,7 +195,16 @@ def _escalation_fields(esc: Escalation) -> dict[str, Any]:
         "taken_at": iso(esc.taken_at),
         "ended_at": iso(esc.ended_at),
         "resolution": esc.resolution,
+        "rating": _rating(esc),
     }
+
+
+def _rating(esc: Escalation) -> RatingPublic | None:
+    if esc.rating_score is None or esc.rated_at is None:
+        return None
+    return RatingPublic(
+        score=esc.rating_score, comment=esc.rating_comment, rated_at=iso(esc.rated_at) or ""
+    )
 
 
 def escalation_public(esc: Escalation) -> dict[str, Any]:

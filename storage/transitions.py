@@ -171,6 +171,10 @@ CLOSE = Transition(
     "close", "closed", source=ACTIVE, to=Status.closed, owner_only=True,
     slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.CLOSED, customer_text="closed",
 )
+RATE = Transition(
+    "rate", "rated", source=(Status.returned, Status.closed),
+    slack=(SlackEffect.RATING, SlackEffect.CARD_UPDATE),
+)
 RESUME_AI = Transition(
     "resume the AI of", "ai_resumed", source=(Status.closed,),
     slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.AI_RESUMED,
@@ -212,6 +216,7 @@ SLA_BREACHED = Transition(
 _SHOW_THEIR_EVENT = frozenset(
     {
         SlackEffect.THREAD_NOTE,
+        SlackEffect.RATING,
         SlackEffect.SLA_ALERT,
         SlackEffect.SLA_MANAGERS,
         SlackEffect.SLA_OWNER,

@@ -250,6 +250,13 @@ class Reply(_Body):
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
 
 
+class Rating(_Body):
+    score: Annotated[StrictInt, Field(ge=1, le=5), WholeNumber] = Field(
+        description="1 (poor) to 5 (excellent)"
+    )
+    comment: ShortText | None = None
+
+
 class Note(_Body):
     agent: Ident
     content: NonEmptyText

@@ -27,6 +27,7 @@ class SlackEffect(StrEnum):
     OWNER_NUDGE = "owner.nudge"  # the customer has waited on the owner too long, in a DM
     CARD_REROUTED = "card.rerouted"  # a card went to the escalation channel instead, to managers
     FILE_UPLOAD = "file.upload"  # a customer's attachment, into the thread
+    RATING = "thread.rating"  # the customer's rating, in the thread
 
 
 class PlatformEvent(StrEnum):

@@ -52,6 +52,7 @@ class Plan:
     end: str | None = None  # "closed" or "returned"
     id: str = ""
     steps: list[tuple[datetime, str]] = field(default_factory=list)
+    ratings: list[tuple[datetime, int]] = field(default_factory=list)  # the customer's, in order
 
 
 def _generate(seed: int) -> list[Plan]:
@@ -83,7 +84,20 @@ def _generate(seed: int) -> list[Plan]:
             plan.ended = created + timedelta(seconds=rng.uniform(30, 40 * 60))
             plan.end = "returned"
         plans.append(plan)
+    _rate(plans, random.Random(seed + 1))
     return plans
+
+
+def _rate(plans: list[Plan], rng: random.Random) -> None:
+    """Customers rate most ended escalations, some of them twice (the later one counts)."""
+    for plan in plans:
+        if plan.ended is None or rng.random() < 0.4:
+            continue
+        when = plan.ended + timedelta(seconds=rng.uniform(60, 20 * 3600))
+        plan.ratings.append((when, rng.randint(1, 5)))
+        if rng.random() < 0.3:
+            later = when + timedelta(seconds=rng.uniform(60, 8 * 3600))
+            plan.ratings.append((later, rng.randint(1, 5)))
 
 
 @pytest.fixture
@@ -110,6 +124,7 @@ async def _play(env: Env, plans: list[Plan]) -> None:
             steps.append((p.replied, p.n, "reply"))
         if p.ended:
             steps.append((p.ended, p.n, p.end or ""))
+        steps += [(when, p.n, f"rate:{score}") for when, score in p.ratings]
     by_n = {p.n: p for p in plans}
     for when, n, action in sorted(steps):
         clock.set(when)
@@ -122,6 +137,13 @@ async def _play(env: Env, plans: list[Plan]) -> None:
                 customer={"id": f"cust_{n}", "name": f"Customer {n}"},
             )
             p.id = body["id"]
+            continue
+        if action.startswith("rate:"):
+            score = int(action.removeprefix("rate:"))
+            rated = await env.client.post(
+                f"/v1/escalations/{p.id}/rating", json={"score": score}, headers=env.auth
+            )
+            assert rated.status_code == 200, rated.text
             continue
         agent = p.agent or "U0LEAD"
         payload: dict[str, Any] = {"agent": agent}
@@ -227,6 +249,13 @@ async def test_digest_figures_match_an_independent_count_of_a_known_day(env: Env
     )
     assert digest.waiting_total == len(queued)
     assert [w.escalation_id for w in digest.waiting] == [p.id for p in queued[:10]]
+
+    latest = [p.ratings[-1] for p in plans if p.ratings]
+    scores = [score for when, score in latest if _in_day(when)]
+    assert digest.ratings == len(scores)
+    assert _close(digest.rating_average, statistics.mean(scores))
+    assert 0 < len(scores) < len(latest), "ratings came that day and on the next"
+    assert any(len(p.ratings) == 2 and _in_day(p.ratings[0][0]) for p in plans)
 
     per_hour = Counter(int(_seconds(p.created, DAY.start) // 3600) for p in of_day)
     assert digest.per_hour == [per_hour.get(h, 0) for h in range(24)]

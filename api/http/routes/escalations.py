@@ -16,6 +16,7 @@ from api.http.schemas import (
     NoNul,
     Note,
     Patch,
+    Rating,
     Reply,
 )
 from storage import idempotency, queries
@@ -256,6 +257,23 @@ async def close(
         keep_ai_paused=body.keep_ai_paused,
     )
     svc.metrics.transitions.labels("close").inc()
+    return EscalationPublic.of(esc)
+
+
+@router.post(
+    "/{escalation_id}/rating",
+    response_model=EscalationPublic,
+    responses=_errors(404, 409, 503),
+    summary="Record the customer's rating of a returned or closed escalation",
+)
+async def rate(
+    escalation_id: EscalationId, body: Rating, svc: ServicesDep, owner: PlatformDep
+) -> EscalationPublic:
+    """A later rating replaces an earlier one (the audit trail keeps both). 409
+    ``invalid_transition`` while the escalation is queued or taken."""
+    machine = svc.machine.for_platform(owner.platform_id)
+    esc = await machine.rate(escalation_id, body.score, body.comment, platform_actor(owner))
+    svc.metrics.transitions.labels("rate").inc()
     return EscalationPublic.of(esc)
 
 

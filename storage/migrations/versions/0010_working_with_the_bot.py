@@ -1,11 +1,12 @@
-"""Working with the bot: its summary of the conversation, and resuming its AI
+"""Working with the bot: its summary, resuming its AI, the customer's rating
 
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06
 
 ``summary`` is given at creation; ``ai_resumed_at`` and ``ai_resumed_by`` say when and by
-whom an escalation closed with the AI kept paused handed the conversation back to the AI.
+whom an escalation closed with the AI kept paused handed the conversation back to the AI;
+``rating_*`` and ``rated_at`` keep the customer's latest rating (indexed for the digest).
 """
 
 import sqlalchemy as sa
@@ -22,10 +23,18 @@ def upgrade() -> None:
         batch.add_column(sa.Column("summary", sa.String(), nullable=True))
         batch.add_column(sa.Column("ai_resumed_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("ai_resumed_by", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("rating_score", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("rating_comment", sa.String(), nullable=True))
+        batch.add_column(sa.Column("rated_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_escalations_rated_at", "escalations", ["rated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_escalations_rated_at", table_name="escalations")
     with op.batch_alter_table("escalations") as batch:
+        batch.drop_column("rated_at")
+        batch.drop_column("rating_comment")
+        batch.drop_column("rating_score")
         batch.drop_column("ai_resumed_by")
         batch.drop_column("ai_resumed_at")
         batch.drop_column("summary")

@@ -23,6 +23,7 @@ ESCALATION_FIELDS = [
     "taken_at",
     "ended_at",
     "resolution",
+    "rating",
 ]
 DETAIL_FIELDS = [
     *ESCALATION_FIELDS,
