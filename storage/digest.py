@@ -12,7 +12,11 @@ What counts for a day (local midnight to midnight in the SLA timezone):
   resolution: ended), met when they stopped by their due time;
 - per agent: the escalations they took that day, and their first reply after each take;
 - still waiting: queued now, oldest first;
-- customer ratings: escalations whose latest rating came that day, and their average.
+- customer ratings: escalations whose latest rating came that day, and their average;
+- escalation rate: that day's escalations of the platforms that reported how many
+  conversations their bot had that day, over those conversations;
+- bounce rate: of the escalations returned to the bot that day, those escalated again for
+  the same conversation within 24 hours.
 """
 
 from collections.abc import Sequence
@@ -31,6 +35,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.database import Database
@@ -39,6 +44,7 @@ from storage.models import (
     AgentDay,
     ChannelDay,
     Compliance,
+    ConversationCount,
     Day,
     Digest,
     Escalation,
@@ -52,6 +58,7 @@ from storage.models import (
 from storage.types import UTCDateTime
 
 TOP_REASONS = 5
+BOUNCE_WITHIN = 24 * 3600  # seconds after a return in which a new escalation is a bounce
 WAITING_SHOWN = 10
 
 
@@ -81,6 +88,7 @@ async def compute(db: Database, day: Day) -> Digest:
             per_hour=await figures.per_hour(s),
             wait_buckets=await figures.wait_buckets(s),
             **await figures.ratings(s),
+            **await figures.loop(s),
         )
 
 
@@ -267,6 +275,45 @@ class _Figures:
         return {
             "ratings": int(count),
             "rating_average": None if average is None else float(average),
+        }
+
+    async def loop(self, s: AsyncSession) -> dict[str, Any]:
+        """How the loop with the bot went: escalations as a share of the conversations the
+        reporting platforms' bots had, and the escalations returned to the bot that came
+        back for the same conversation within 24 hours."""
+        reported = select(col(ConversationCount.platform_id)).where(
+            col(ConversationCount.day) == self.day.day
+        )
+        conversations = (
+            await s.execute(
+                select(func.sum(ConversationCount.count)).where(
+                    col(ConversationCount.day) == self.day.day
+                )
+            )
+        ).scalar_one()
+        escalated = select(func.count()).where(
+            self.during(Escalation.created_at), col(Escalation.platform_id).in_(reported)
+        )
+        again = aliased(Escalation)
+        came_back = (
+            select(col(again.id))
+            .where(
+                col(again.platform_id) == col(Escalation.platform_id),
+                col(again.conversation_id) == col(Escalation.conversation_id),
+                col(again.created_at) > col(Escalation.ended_at),
+                self.seconds(again.created_at, Escalation.ended_at) <= BOUNCE_WITHIN,
+            )
+            .exists()
+        )
+        returned = select(func.count(), func.count().filter(came_back)).where(
+            self.during(Escalation.ended_at), col(Escalation.status) == Status.returned
+        )
+        returned_to_bot, bounced = (await s.execute(returned)).one()
+        return {
+            "conversations": None if conversations is None else int(conversations),
+            "escalated": int((await s.execute(escalated)).scalar_one()),
+            "returned_to_bot": int(returned_to_bot),
+            "bounced": int(bounced),
         }
 
     async def wait_buckets(self, s: AsyncSession) -> list[int]:

@@ -443,6 +443,18 @@ class DigestRun(SQLModel, table=True):
     created_at: datetime = _utc()
 
 
+class ConversationCount(SQLModel, table=True):
+    """How many conversations a platform's bot had on a day (the platform says): what
+    escalations are a share of."""
+
+    __tablename__ = "conversation_counts"
+
+    platform_id: str = Field(foreign_key="platforms.id", primary_key=True)
+    day: date = Field(primary_key=True)
+    count: int
+    updated_at: datetime = _utc()
+
+
 class RateBucket(SQLModel, table=True):
     """A shared request budget, so replicas split one API key's rate instead of multiplying it."""
 
@@ -580,3 +592,17 @@ class Digest:
     wait_buckets: list[int]  # first taken that day, per WAIT_BUCKETS bucket
     ratings: int = 0  # escalations whose (latest) rating came that day
     rating_average: float | None = None
+    # The platforms that said how many conversations their bot had that day: how many, and
+    # how many of that day's escalations were theirs. None: no platform said.
+    conversations: int | None = None
+    escalated: int = 0
+    returned_to_bot: int = 0  # returned that day
+    bounced: int = 0  # of those, escalated again for the same conversation within 24 hours
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return None if not self.conversations else self.escalated / self.conversations
+
+    @property
+    def bounce_rate(self) -> float | None:
+        return None if not self.returned_to_bot else self.bounced / self.returned_to_bot

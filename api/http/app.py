@@ -13,7 +13,7 @@ from api.http.body_limit import BodyLimitMiddleware
 from api.http.errors import install_error_handlers
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.ratelimit import make_rate_limiter
-from api.http.routes import escalations, files, health, slack
+from api.http.routes import escalations, files, health, slack, stats
 from api.keys import KeyCache
 from api.relay.callback_urls import Resolver, system_resolver
 from api.relay.file_fetch import FileFetcher
@@ -237,6 +237,7 @@ def create_app(
     app.include_router(escalations.router)
     app.include_router(files.router)
     app.include_router(health.router)
+    app.include_router(stats.router)
     app.include_router(slack.router)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=svc.metrics)

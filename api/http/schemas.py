@@ -257,6 +257,12 @@ class Rating(_Body):
     comment: ShortText | None = None
 
 
+class ConversationCountBody(_Body):
+    count: Annotated[StrictInt, Field(ge=0, le=2**31 - 1), WholeNumber] = Field(
+        description="Conversations the platform's bot had that day (escalated or not)."
+    )
+
+
 class Note(_Body):
     agent: Ident
     content: NonEmptyText

@@ -53,6 +53,7 @@ class Plan:
     id: str = ""
     steps: list[tuple[datetime, str]] = field(default_factory=list)
     ratings: list[tuple[datetime, int]] = field(default_factory=list)  # the customer's, in order
+    conversation: str = ""
 
 
 def _generate(seed: int) -> list[Plan]:
@@ -83,9 +84,25 @@ def _generate(seed: int) -> list[Plan]:
         elif fate < 0.85:
             plan.ended = created + timedelta(seconds=rng.uniform(30, 40 * 60))
             plan.end = "returned"
+        plan.conversation = f"conv_{seed}_{n}"
         plans.append(plan)
     _rate(plans, random.Random(seed + 1))
-    return plans
+    return sorted(plans + _bounces(plans, random.Random(seed + 2)), key=lambda p: p.created)
+
+
+def _bounces(plans: list[Plan], rng: random.Random) -> list[Plan]:
+    """Conversations returned to the bot that escalate again: some within 24 hours (a
+    bounce), some later (not one)."""
+    again = []
+    for plan in plans:
+        if plan.end != "returned" or plan.ended is None or rng.random() < 0.5:
+            continue
+        later = plan.ended + timedelta(hours=rng.choice((0.2, 3, 20, 30)))
+        n = len(plans) + len(again)
+        bounce = Plan(n, later, "low", rng.choice(REASONS), plan.channel)
+        bounce.conversation = plan.conversation
+        again.append(bounce)
+    return again
 
 
 def _rate(plans: list[Plan], rng: random.Random) -> None:
@@ -131,6 +148,7 @@ async def _play(env: Env, plans: list[Plan]) -> None:
         p = by_n[n]
         if action == "create":
             body = await env.create(
+                conversation_id=p.conversation,
                 priority=p.priority,
                 reason=p.reason,
                 channel=p.channel,
@@ -181,6 +199,12 @@ def _close(a: float | None, b: float | None) -> bool:
 async def test_digest_figures_match_an_independent_count_of_a_known_day(env: Env) -> None:
     plans = _generate(seed=7)
     await _play(env, plans)
+    conversations = 1234
+    for day, count in ((DAY.day, conversations), (DAY.day + timedelta(days=1), 99)):
+        said = await env.client.put(
+            f"/v1/stats/conversations/{day}", json={"count": count}, headers=env.auth
+        )
+        assert said.status_code == 200
     now = DAY.end + timedelta(hours=9)  # 09:00 the next morning, when it goes out
     assert isinstance(env.clock, ManualClock)
     env.clock.set(max(now, max(p.created for p in plans) + timedelta(minutes=1)))
@@ -256,6 +280,21 @@ async def test_digest_figures_match_an_independent_count_of_a_known_day(env: Env
     assert _close(digest.rating_average, statistics.mean(scores))
     assert 0 < len(scores) < len(latest), "ratings came that day and on the next"
     assert any(len(p.ratings) == 2 and _in_day(p.ratings[0][0]) for p in plans)
+
+    assert (digest.conversations, digest.escalated) == (conversations, len(of_day))
+    assert _close(digest.escalation_rate, len(of_day) / conversations)
+    returned = [p for p in plans if p.end == "returned" and _in_day(p.ended)]
+    bounced = [
+        p
+        for p in returned
+        if any(
+            q.conversation == p.conversation
+            and p.ended < q.created <= p.ended + timedelta(hours=24)  # type: ignore[operator]
+            for q in plans
+        )
+    ]
+    assert (digest.returned_to_bot, digest.bounced) == (len(returned), len(bounced))
+    assert 0 < len(bounced) < len(returned), "the day has bounces, and returns that stayed"
 
     per_hour = Counter(int(_seconds(p.created, DAY.start) // 3600) for p in of_day)
     assert digest.per_hour == [per_hour.get(h, 0) for h in range(24)]

@@ -1,4 +1,4 @@
-"""Working with the bot: its summary, resuming its AI, the customer's rating
+"""Working with the bot: its summary, resuming its AI, ratings, conversation counts
 
 Revision ID: 0010
 Revises: 0009
@@ -7,6 +7,8 @@ Create Date: 2026-12-06
 ``summary`` is given at creation; ``ai_resumed_at`` and ``ai_resumed_by`` say when and by
 whom an escalation closed with the AI kept paused handed the conversation back to the AI;
 ``rating_*`` and ``rated_at`` keep the customer's latest rating (indexed for the digest).
+``conversation_counts`` holds how many conversations each platform's bot had per day, for
+the escalation rate.
 """
 
 import sqlalchemy as sa
@@ -27,9 +29,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("rating_comment", sa.String(), nullable=True))
         batch.add_column(sa.Column("rated_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_escalations_rated_at", "escalations", ["rated_at"])
+    op.create_table(
+        "conversation_counts",
+        sa.Column("platform_id", sa.String(), sa.ForeignKey("platforms.id"), primary_key=True),
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("conversation_counts")
     op.drop_index("ix_escalations_rated_at", table_name="escalations")
     with op.batch_alter_table("escalations") as batch:
         batch.drop_column("rated_at")
