@@ -60,7 +60,7 @@ EXTERNAL_IDS = ("ext_a", "ext_b", "ext_c")
 NOWHERE = "plt_somebody_else"  # a scope no escalation belongs to
 
 PROPERTY_SETTINGS = settings(
-    max_examples=40,
+    max_examples=30,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
