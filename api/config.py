@@ -199,6 +199,11 @@ class FilesSection(_Section):
     url_ttl: Duration = DEFAULT_TTL
 
 
+class LifecycleSection(_Section):
+    # "off", or how long a taken escalation's customer may stay quiet before it is closed
+    auto_close_after: Annotated[timedelta | None, BeforeValidator(_off_or_duration)] = None
+
+
 class DigestSection(_Section):
     time: dt.time = dt.time(9, 0)
 
@@ -213,6 +218,7 @@ class Config(_Section):
     digest: DigestSection = DigestSection()
     relay: RelaySection = RelaySection()
     files: FilesSection = FilesSection()
+    lifecycle: LifecycleSection = LifecycleSection()
     templates: dict[str, Any] = Field(default_factory=dict)
 
     def sla_policy(self) -> SlaPolicy:

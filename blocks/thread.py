@@ -20,6 +20,7 @@ from blocks.card import (
     slack_date,
     stars,
 )
+from blocks.durations import spoken
 from blocks.slack_text import (
     ELLIPSIS,
     escape,
@@ -435,6 +436,20 @@ def note_message(event: Event) -> CardMessage:
     text = content if isinstance(content, str) else ("" if content is None else str(content))
     unit = _message_unit(head, text, None, event.escalation_id)
     return _message(unit, f"Internal note by {event.actor_name or 'an agent'}: {text}")
+
+
+def auto_closed_message(event: Event) -> CardMessage:
+    """Tells the owner that the escalation closed itself: the customer went quiet."""
+    data = event.data if isinstance(event.data, dict) else {}
+    owner = data.get("owner") if isinstance(data.get("owner"), dict) else {}
+    quiet = spoken(float(data.get("quiet_seconds") or 0))
+    who = mention(owner.get("id"), owner.get("name")) if owner else "The owner"
+    text = (
+        f":zzz: {who}: closed automatically (no response), as the customer wrote nothing "
+        f"for {quiet}. The customer was told the conversation is closed; they can write "
+        "again any time."
+    )
+    return _message(_unit(text), f"Closed automatically: the customer wrote nothing for {quiet}")
 
 
 def rating_message(event: Event) -> CardMessage:

@@ -34,6 +34,7 @@ from blocks.rerouting import rerouted_for_managers, rerouted_line
 from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
 from blocks.thread import (
     agent_message,
+    auto_closed_message,
     customer_message,
     delivery_failed,
     file_not_attached,
@@ -195,6 +196,7 @@ class SlackDelivery(OutboxWorker):
             SlackEffect.CARD_REROUTED: self._rerouted_notice,
             SlackEffect.FILE_UPLOAD: self._upload_file,
             SlackEffect.RATING: self._rating,
+            SlackEffect.AUTO_CLOSED: self._auto_closed,
         }
 
     async def aclose(self, grace: float = 0.0) -> None:
@@ -410,6 +412,11 @@ class SlackDelivery(OutboxWorker):
     async def _thread_note(self, attempt: _Attempt, thread: SlackThread) -> None:
         event = await self._event_of(attempt.row, "note")
         await self._post_in_thread(attempt, thread, note_post(event), key=f"note:{event.id}")
+
+    async def _auto_closed(self, attempt: _Attempt, thread: SlackThread) -> None:
+        event = await self._event_of(attempt.row, "auto-close")
+        post = auto_closed_message(event)
+        await self._post_in_thread(attempt, thread, post, key=f"auto_closed:{event.id}")
 
     async def _rating(self, attempt: _Attempt, thread: SlackThread) -> None:
         event = await self._event_of(attempt.row, "rating")

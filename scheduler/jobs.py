@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from storage import digest_runs, idempotency, nudges, sla_alerts, slack_events
 from storage.database import Database
-from storage.models import Topic
+from storage.models import Escalation, Topic
 from storage.outbox import deliveries
 from storage.sla import SlaPolicy
 
@@ -53,6 +53,18 @@ async def owner_nudges(db: Database, quiet_for: timedelta) -> int:
     for nudge in sent:
         log.info("nudged %s about %s", nudge.owner_id, nudge.escalation_id)
     return len(sent)
+
+
+CloseQuiet = Callable[[timedelta], Awaitable[list[Escalation]]]
+
+
+async def auto_close(close_quiet: CloseQuiet, quiet_for: timedelta) -> int:
+    """Close the taken escalations whose customer was quiet ``quiet_for`` (each once,
+    whichever replica sweeps first)."""
+    closed = await close_quiet(quiet_for)
+    for esc in closed:
+        log.info("closed %s: its customer wrote nothing for %s", esc.id, quiet_for)
+    return len(closed)
 
 
 async def outbox_sweep(db: Database, watched: Collection[Topic] = tuple(Topic)) -> int:

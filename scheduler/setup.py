@@ -9,7 +9,9 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from scheduler.jobs import (
+    CloseQuiet,
     DailyDigest,
+    auto_close,
     daily_digest,
     outbox_sweep,
     owner_nudges,
@@ -27,6 +29,7 @@ OUTBOX_SWEEP_EVERY = timedelta(minutes=5)
 SLA_SWEEP_EVERY = timedelta(seconds=15)
 NUDGE_SWEEP_EVERY = timedelta(seconds=30)
 DIGEST_CHECK_EVERY = timedelta(minutes=1)
+AUTO_CLOSE_SWEEP_EVERY = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class Schedule:
     nudge_after: timedelta | None = timedelta(minutes=10)
     digest: DailyDigest | None = None
     drained: Collection[Topic] = tuple(Topic)  # outbox topics some worker should drain
+    # Closes escalations whose customer was quiet this long (None: never).
+    auto_close_after: timedelta | None = None
+    close_quiet: CloseQuiet | None = None
 
 
 def build_scheduler(db: Database, schedule: Schedule | None = None) -> AsyncIOScheduler:
@@ -53,6 +59,12 @@ def build_scheduler(db: Database, schedule: Schedule | None = None) -> AsyncIOSc
         worker = f"digest-{uuid.uuid4().hex[:8]}"
         _every(
             scheduler, DIGEST_CHECK_EVERY, daily_digest, "digest.daily", db, schedule.digest, worker
+        )
+    if schedule.auto_close_after is not None and schedule.close_quiet is not None:
+        every = min(AUTO_CLOSE_SWEEP_EVERY, schedule.auto_close_after)
+        quiet_for = schedule.auto_close_after
+        _every(
+            scheduler, every, auto_close, "lifecycle.auto_close", schedule.close_quiet, quiet_for
         )
     _every(scheduler, OUTBOX_SWEEP_EVERY, outbox_sweep, "outbox.sweep", db, schedule.drained)
     _every(scheduler, IDEMPOTENCY_PURGE_EVERY, purge_idempotency_keys, "idempotency.purge", db)

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import case, func, insert, literal, select, text, update
+from sqlalchemy import ColumnElement, case, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import attachments
+from storage import attachments, auto_close
 from storage.attachments import SlackFile
 from storage.database import Database
 from storage.errors import Conflict, InvalidTransition, NotFound
@@ -48,6 +48,7 @@ from storage.public import PersonPublic, RelayedMessagePublic, escalation_public
 from storage.sla import SlaPolicy, Target
 from storage.threads import message_by_slack_ts
 from storage.transitions import (
+    AUTO_CLOSE,
     CHANGE_PRIORITY,
     CLOSE,
     CREATE,
@@ -567,6 +568,7 @@ class Machine:
             "last_message_at": new.sent_at or now,
             "last_message_preview": _preview(new.content),
             **_awaiting_owner_after(new.role, now),
+            **({"customer_wrote_at": now} if new.role == Role.customer else {}),
         }
         esc = await self._claim(s, CUSTOMER_MESSAGE, esc_id, values)
         if esc is None:
@@ -613,6 +615,31 @@ class Machine:
             text_variables={"resolution": str(resolution)},
         )
         return await self._end(ending)
+
+    async def close_quiet(self, quiet_for: timedelta) -> list[Escalation]:
+        """Close, with resolution ``no_response``, the taken escalations whose customer has
+        written nothing for ``quiet_for`` since they were taken; each once, whichever
+        replica's sweep claims it (the quiet is checked again in the claim)."""
+        closed = []
+        for esc in await auto_close.quiet(self.db, quiet_for):
+            ending = _Ending(
+                AUTO_CLOSE,
+                esc.id,
+                auto_close.BATON,
+                columns={"resolution": Resolution.no_response, "keep_ai_paused": False},
+                details={"resolution": "no_response", "note": None, "keep_ai_paused": False},
+                audit={
+                    "owner": {"id": esc.assignee_id, "name": esc.assignee_name},
+                    "quiet_seconds": round(quiet_for.total_seconds()),
+                },
+                text_variables={"resolution": str(Resolution.no_response)},
+                where=auto_close.still_quiet(self.db.clock.now() - quiet_for),
+            )
+            try:
+                closed.append(await self._end(ending))
+            except InvalidTransition:
+                continue  # the customer wrote, or someone closed it, meanwhile
+        return closed
 
     async def rate(self, esc_id: str, score: int, comment: str | None, by: Actor) -> Escalation:
         """The customer's rating of an ended escalation; a later one replaces it (the audit
@@ -664,7 +691,7 @@ class Machine:
                 "assignee_name": None,
                 "awaiting_owner_since": None,
             }
-            esc = await self._claim(s, move, esc_id, values, by=agent)
+            esc = await self._claim(s, move, esc_id, values, by=agent, where=ending.where)
             if esc is None:
                 raise move.refusal(esc_id, await self._load(s, esc_id))
             esc = await self._refresh_sla(s, esc)
@@ -673,7 +700,12 @@ class Machine:
             )
             platform_data = {**ending.details, "customer_message": text}
             record(
-                s, esc, now, move.effects(ending.details, actor=agent, platform_data=platform_data)
+                s,
+                esc,
+                now,
+                move.effects(
+                    {**ending.details, **ending.audit}, actor=agent, platform_data=platform_data
+                ),
             )
             return esc
 
@@ -787,6 +819,7 @@ class Machine:
         values: Mapping[str, Any],
         *,
         by: Actor | None = None,
+        where: Sequence[ColumnElement[bool]] = (),
     ) -> Escalation | None:
         """The move's conditional update, as a new version of the row."""
         bumped = {
@@ -794,7 +827,7 @@ class Machine:
             "version": col(Escalation.version) + 1,
             "updated_at": self.db.clock.now(),
         }
-        return await claim(s, move.claim(esc_id, bumped, by=by, scope=self._scope))
+        return await claim(s, move.claim(esc_id, bumped, by=by, where=where, scope=self._scope))
 
     async def _load(self, s: AsyncSession, esc_id: str, *, lock: bool = False) -> Escalation:
         stmt = select(Escalation).where(col(Escalation.id) == esc_id)
@@ -900,6 +933,8 @@ class _Ending:
     columns: Mapping[str, Any] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)  # the event's and the platform's
     text_variables: Mapping[str, Any] = field(default_factory=dict)
+    audit: Mapping[str, Any] = field(default_factory=dict)  # the event's alone
+    where: tuple[ColumnElement[bool], ...] = ()  # further conditions on the row
 
 
 @dataclass(frozen=True)

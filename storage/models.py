@@ -168,6 +168,7 @@ class Escalation(SQLModel, table=True):
     rating_score: int | None = None
     rating_comment: str | None = None
     rated_at: datetime | None = _utc(default=None, index=True)
+    customer_wrote_at: datetime | None = _utc(default=None)  # the customer's latest message
     last_message_at: datetime | None = _utc(default=None)
     last_message_preview: str | None = None
     first_take_due_at: datetime | None = _utc(default=None)

@@ -171,6 +171,11 @@ CLOSE = Transition(
     "close", "closed", source=ACTIVE, to=Status.closed, owner_only=True,
     slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.CLOSED, customer_text="closed",
 )
+AUTO_CLOSE = Transition(
+    "close", "closed", source=TAKEN, to=Status.closed,
+    slack=(SlackEffect.CARD_UPDATE, SlackEffect.AUTO_CLOSED), platform=PlatformEvent.CLOSED,
+    customer_text="closed",
+)
 RATE = Transition(
     "rate", "rated", source=(Status.returned, Status.closed),
     slack=(SlackEffect.RATING, SlackEffect.CARD_UPDATE),
@@ -217,6 +222,7 @@ _SHOW_THEIR_EVENT = frozenset(
     {
         SlackEffect.THREAD_NOTE,
         SlackEffect.RATING,
+        SlackEffect.AUTO_CLOSED,
         SlackEffect.SLA_ALERT,
         SlackEffect.SLA_MANAGERS,
         SlackEffect.SLA_OWNER,

@@ -128,6 +128,8 @@ def build_timed_jobs(svc: Services) -> AsyncIOScheduler:
         nudge_after=svc.config.scheduler.inactivity_nudge,
         digest=digest,
         drained=tuple(Topic) if svc.slack is not None else (Topic.platform,),
+        auto_close_after=svc.config.lifecycle.auto_close_after,
+        close_quiet=svc.machine.close_quiet,
     )
     return build_scheduler(svc.db, schedule)
 

@@ -28,6 +28,7 @@ class SlackEffect(StrEnum):
     CARD_REROUTED = "card.rerouted"  # a card went to the escalation channel instead, to managers
     FILE_UPLOAD = "file.upload"  # a customer's attachment, into the thread
     RATING = "thread.rating"  # the customer's rating, in the thread
+    AUTO_CLOSED = "thread.auto_closed"  # closed for the customer's silence, to its owner
 
 
 class PlatformEvent(StrEnum):

@@ -8,7 +8,8 @@ Create Date: 2026-12-06
 whom an escalation closed with the AI kept paused handed the conversation back to the AI;
 ``rating_*`` and ``rated_at`` keep the customer's latest rating (indexed for the digest).
 ``conversation_counts`` holds how many conversations each platform's bot had per day, for
-the escalation rate.
+the escalation rate. ``customer_wrote_at`` is when the customer last wrote, for closing
+escalations whose customer went quiet.
 """
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("rating_score", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("rating_comment", sa.String(), nullable=True))
         batch.add_column(sa.Column("rated_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("customer_wrote_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_escalations_rated_at", "escalations", ["rated_at"])
     op.create_table(
         "conversation_counts",
@@ -42,6 +44,7 @@ def downgrade() -> None:
     op.drop_table("conversation_counts")
     op.drop_index("ix_escalations_rated_at", table_name="escalations")
     with op.batch_alter_table("escalations") as batch:
+        batch.drop_column("customer_wrote_at")
         batch.drop_column("rated_at")
         batch.drop_column("rating_comment")
         batch.drop_column("rating_score")
