@@ -379,8 +379,9 @@ async def test_a_429_holds_the_home_for_its_retry_after(clocked_home_env: SlackE
 
 
 async def test_homes_opened_together_keep_under_the_publish_rate(database_url: str) -> None:
-    """The stand-in refuses views.publish calls closer than 50 ms; paced 250 ms apart (room
-    for a busy event loop), twelve Homes opened at once all go through on the first try."""
+    """The stand-in refuses views.publish calls closer than 50 ms; paced 500 ms apart (room
+    for a busy machine, whose calls may reach the stand-in bunched up), twelve Homes opened
+    at once all go through on the first try."""
     users = people()
     slack = StandIn(
         channels={CHANNEL: {BOT_USER, *users}}, users=users, publish_interval=0.05
@@ -388,11 +389,11 @@ async def test_homes_opened_together_keep_under_the_publish_rate(database_url: s
     opening = [f"U0MANY{n:02d}" for n in range(12)]
     try:
         async with running_slack_env(database_url, slack) as senv:
-            app_homes(senv).pace = HomePace(interval=0.0, gap=0.25, settle=0.0)
+            app_homes(senv).pace = HomePace(interval=0.0, gap=0.5, settle=0.0)
             await senv.escalate(customer=customer("Quynh"))
             for user in opening:
                 await senv.send(senv.signer.app_home_opened(user=user))
-            await eventually(lambda: all(f"home:{u}" in slack.views for u in opening), seconds=15)
+            await eventually(lambda: all(f"home:{u}" in slack.views for u in opening), seconds=30)
             assert len(slack.calls_to("views.publish")) == len(opening)  # not one 429
     finally:
         slack.stop()

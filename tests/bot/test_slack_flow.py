@@ -288,7 +288,9 @@ async def test_close_modal_ends_it_with_resolution_and_note(slack_env: SlackEnv)
     assert (esc.resolution, esc.close_note, esc.keep_ai_paused) == ("duplicate", "see #42", True)
     await slack_env.deliver()
     card = await slack_env.card(esc_id)
-    assert "Closed" in _card_text(card) and not [b for b in card.blocks if b["type"] == "actions"]
+    # Closed for good but for its paused AI: the one button left resumes it.
+    actions = [e["action_id"] for b in card.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert "Closed" in _card_text(card) and actions == [Action.RESUME_AI]
 
 
 async def _status(senv: SlackEnv, esc_id: str, status: str) -> Escalation | None:

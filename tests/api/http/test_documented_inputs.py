@@ -44,7 +44,11 @@ BODIES: dict[str, dict[str, Any]] = {
         "keep_ai_paused": False,
     },
     "PATCH /v1/escalations/{escalation_id}": {"priority": "low", "assignee": AGENT, "note": "n"},
+    "POST /v1/escalations/{escalation_id}/rating": {"score": 4, "comment": "quick"},
+    "PUT /v1/stats/conversations/{date}": {"count": 1200},
 }
+# Operations that need the escalation ended first (the others take a taken one).
+ON_ENDED = {"POST /v1/escalations/{escalation_id}/rating"}
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -106,9 +110,16 @@ async def test_every_body_field_takes_null_exactly_when_documented_nullable(env:
         method, route = operation.split(" ")
         if route == "/v1/escalations":
             url = route
+        elif "{date}" in route:
+            url = route.format(date="2026-11-23")
         else:
             esc = await env.create(assign_to=AGENT)
             url = route.format(escalation_id=esc["id"])
+            if operation in ON_ENDED:
+                ended = await env.client.post(
+                    f"{url.rsplit('/', 1)[0]}/return", json={"agent": AGENT}, headers=env.auth
+                )
+                assert ended.status_code == 200, ended.text
         before = await env.counts()
         response = await env.client.request(method, url, json=body, headers=env.auth)
         where = f"{operation} {'.'.join(map(str, path))}: null"
