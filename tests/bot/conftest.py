@@ -156,6 +156,27 @@ class SlackEnv:
             ).all()
         return [row.kind for row in rows]
 
+    async def choose_on_prompt(self, user: str, action_id: str) -> None:
+        """``user`` clicks ``action_id`` on the prompt Baton showed them after they wrote
+        in the thread of an escalation nobody owns (Take and send, Keep as note)."""
+        prompt = await eventually(lambda: self.slack.ephemerals_for(user), what="the prompt")
+        value = next(
+            e["value"]
+            for b in prompt[-1].blocks
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == action_id
+        )
+        click = self.signer.block_action(
+            user=user,
+            action_id=action_id,
+            value=value,
+            channel=CHANNEL,
+            message_ts=prompt[-1].ts,
+            is_ephemeral=True,
+        )
+        assert (await self.send(click)).status_code == 200
+
     def ephemerals(self, user: str) -> list[str]:
         return [e.text for e in self.slack.ephemerals_for(user)]
 

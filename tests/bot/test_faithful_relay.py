@@ -198,23 +198,7 @@ async def test_a_held_message_is_sent_resolved_on_take_and_send(
 ) -> None:
     esc_id = await senv.escalate()
     await _say(senv, esc_id, BOB, text=ISSUE_TEXT, blocks=ISSUE_BLOCKS)
-    prompt = await eventually(lambda: senv.slack.ephemerals_for(BOB), what="the prompt")
-    value = next(
-        e["value"]
-        for b in prompt[0].blocks
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == Action.TAKE_AND_SEND
-    )
-    click = senv.signer.block_action(
-        user=BOB,
-        action_id=Action.TAKE_AND_SEND,
-        value=value,
-        channel=CHANNEL,
-        message_ts=prompt[0].ts,
-        is_ephemeral=True,
-    )
-    assert (await senv.send(click)).status_code == 200
+    await senv.choose_on_prompt(BOB, Action.TAKE_AND_SEND)
     (body,) = await _delivered(senv, receiver, "escalation.message")
     assert body["data"]["message"]["content"] == (
         "Q&A: see refund page (https://help.example.com/refund), ask @Lan"

@@ -257,23 +257,7 @@ async def test_a_file_held_in_a_queued_thread_goes_with_take_and_send(
 ) -> None:
     esc_id = await senv.escalate()
     await _share(senv, esc_id, BOB, "steps.png", PNG)
-    prompt = await eventually(lambda: senv.slack.ephemerals_for(BOB), what="the prompt")
-    value = next(
-        e["value"]
-        for b in prompt[0].blocks
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["action_id"] == Action.TAKE_AND_SEND
-    )
-    click = senv.signer.block_action(
-        user=BOB,
-        action_id=Action.TAKE_AND_SEND,
-        value=value,
-        channel=CHANNEL,
-        message_ts=prompt[0].ts,
-        is_ephemeral=True,
-    )
-    assert (await senv.send(click)).status_code == 200
+    await senv.choose_on_prompt(BOB, Action.TAKE_AND_SEND)
 
     (message,) = await _relayed(senv, receiver)
     assert message["agent"]["id"] == BOB
