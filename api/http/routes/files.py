@@ -6,7 +6,6 @@ never a whole file in memory.
 """
 
 import re
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated
 from urllib.parse import quote
@@ -74,10 +73,6 @@ async def _streamed(svc: Services, file: FileAttachment) -> StreamingResponse:
             raise ApiError(404, "not_found", f"{file.id}: {exc.reason}") from None
         raise ApiError(502, "bad_gateway", f"{file.id}: {exc.reason}") from None
 
-    async def body() -> AsyncIterator[bytes]:
-        async for chunk in upstream.body:
-            yield chunk
-
     headers = {
         "content-disposition": content_disposition(file.name),
         "x-content-type-options": "nosniff",
@@ -88,7 +83,10 @@ async def _streamed(svc: Services, file: FileAttachment) -> StreamingResponse:
     media_type = file.mime_type or upstream.content_type
     # Slack's answer is closed once the response ends, the customer's side gone or not.
     return StreamingResponse(
-        body(), headers=headers, media_type=media_type, background=BackgroundTask(stack.aclose)
+        upstream.body,
+        headers=headers,
+        media_type=media_type,
+        background=BackgroundTask(stack.aclose),
     )
 
 
