@@ -664,15 +664,7 @@ class Machine:
                 col(Escalation.keep_ai_paused).is_(True),
                 col(Escalation.ai_resumed_at).is_(None),
             )
-            esc = await claim(
-                s,
-                RESUME_AI.claim(
-                    esc_id,
-                    {**values, "version": col(Escalation.version) + 1, "updated_at": now},
-                    where=paused,
-                    scope=self._scope,
-                ),
-            )
+            esc = await self._claim(s, RESUME_AI, esc_id, values, where=paused)
             if esc is None:
                 raise _not_resumable(esc_id, await self._load(s, esc_id))
             record(s, esc, now, RESUME_AI.effects({}, actor=by))
