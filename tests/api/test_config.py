@@ -138,6 +138,26 @@ def test_durations(tmp_path: Path, text: str, expected: timedelta) -> None:
     assert config.scheduler.inactivity_nudge == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("26214400", 26_214_400),
+        ('"500KB"', 500_000),
+        ('"25MiB"', 25 * 1024**2),
+        ('"1.5 GiB"', 1536 * 1024**2),
+    ],
+)
+def test_file_sizes(tmp_path: Path, text: str, size: int) -> None:
+    assert load_config(_write(tmp_path, f"[files]\nmax_bytes = {text}\n")).files.max_bytes == size
+
+
+def test_files_and_auto_close_defaults(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, ""))
+    assert config.files.max_bytes == 25 * 1024**2
+    assert config.files.url_ttl == timedelta(hours=24)
+    assert config.lifecycle.auto_close_after is None
+
+
 def test_owner_nudges_can_be_turned_off(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path, '[scheduler]\ninactivity_nudge = "off"\n'))
     assert config.scheduler.inactivity_nudge is None
@@ -219,6 +239,16 @@ BAD_CONFIGS = [
         '[scheduler]\ninactivity_nudge = "never"\n',
         ["scheduler.inactivity_nudge", "never"],
         id="bad-nudge",
+    ),
+    pytest.param(
+        '[files]\nmax_bytes = "25 potatoes"\n', ["files.max_bytes", "potatoes"], id="bad-size"
+    ),
+    pytest.param("[files]\nmax_bytes = 0\n", ["files.max_bytes", "more than zero"], id="size-0"),
+    pytest.param('[files]\nurl_ttl = "forever"\n', ["files.url_ttl"], id="bad-url-ttl"),
+    pytest.param(
+        '[lifecycle]\nauto_close_after = "soon"\n',
+        ["lifecycle.auto_close_after", "soon"],
+        id="bad-auto-close",
     ),
     pytest.param(
         '[[routing]]\npriority = ["urgnt"]\nslack_channel = "C1"\n',
