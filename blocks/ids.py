@@ -12,6 +12,8 @@ class Action(StrEnum):
     TAKE_AND_SEND = "esc_take_and_send"
     KEEP_AS_NOTE = "esc_keep_as_note"
     RESUME_AI = "esc_resume_ai"  # on the card of an escalation closed with the AI kept paused
+    SEND_SUGGESTION = "esc_send_suggestion"  # the value: the suggestion's id
+    EDIT_SUGGESTION = "esc_edit_suggestion"
     OPEN_THREAD = "esc_open_thread"  # a link button; Slack still sends the click, to ack
     HOME_PRIORITY = "home_priority"  # App Home filter
     HOME_CHANNEL = "home_channel"  # App Home filter
@@ -40,12 +42,14 @@ class View(StrEnum):
     CLOSE = "esc_close_modal"
     REASSIGN = "esc_reassign_modal"
     PRIORITY = "esc_priority_modal"
+    SUGGESTION = "esc_suggestion_modal"  # edit the bot's suggestion, then send it
 
 
 class Input(StrEnum):
     """Modal inputs: each is both the input block's block_id and its element's action_id."""
 
     REPLY_TEXT = "reply_text"
+    SUGGESTION_TEXT = "suggestion_text"
     RESOLUTION = "resolution"
     CLOSE_NOTE = "close_note"
     KEEP_PAUSED = "keep_ai_paused"

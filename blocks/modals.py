@@ -202,6 +202,11 @@ def read_reply(values: Mapping[str, Any]) -> str:
     return _text(values, Input.REPLY_TEXT)
 
 
+def read_suggestion(values: Mapping[str, Any]) -> str:
+    """The edited suggestion, stripped; "" when emptied."""
+    return _text(values, Input.SUGGESTION_TEXT)
+
+
 def read_close(values: Mapping[str, Any]) -> tuple[Resolution, str | None, bool]:
     """(resolution, note or None, keep the AI paused); no or an unknown resolution reads as
     ``resolved``, the modal's initial choice."""

@@ -25,6 +25,11 @@ def not_possible(action: str, status: str) -> str:
     return f"You can't {action} this escalation: it is {STATUS_WORDS.get(status, status)}."
 
 
+def suggestion_sent(by: str | None) -> str:
+    who = f", by {escape(by)}" if by else ""
+    return f":white_check_mark: This suggestion was sent to the customer already{who}."
+
+
 def unknown_escalation() -> str:
     return "Baton doesn't know this escalation any more."
 

@@ -32,6 +32,7 @@ from blocks.card import CardMessage, escalation_card
 from blocks.reminders import owner_nudge
 from blocks.rerouting import rerouted_for_managers, rerouted_line
 from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
+from blocks.suggestions import suggestion_post
 from blocks.thread import (
     agent_message,
     auto_closed_message,
@@ -46,7 +47,7 @@ from bot.files import FetchedFile, FileSource, NotFetched
 from bot.pacing import ChannelPacer
 from bot.posts import CARD_KEY, key_for, post_metadata
 from bot.routing import Router
-from storage import attachments, rerouting, threads
+from storage import attachments, rerouting, suggestions, threads
 from storage.database import Database
 from storage.models import (
     Escalation,
@@ -56,6 +57,7 @@ from storage.models import (
     Role,
     SlackThread,
     Status,
+    Suggestion,
     Topic,
 )
 from storage.outbox import deliveries
@@ -197,6 +199,7 @@ class SlackDelivery(OutboxWorker):
             SlackEffect.FILE_UPLOAD: self._upload_file,
             SlackEffect.RATING: self._rating,
             SlackEffect.AUTO_CLOSED: self._auto_closed,
+            SlackEffect.SUGGESTION: self._suggestion,
         }
 
     async def aclose(self, grace: float = 0.0) -> None:
@@ -389,6 +392,9 @@ class SlackDelivery(OutboxWorker):
             blocks=card.blocks_as_dicts(),
         )
         await deliveries.supersede(self.db, [i for i in pending if i != row.id])
+        if esc.status not in (Status.queued, Status.taken):  # its suggestions can go no more
+            for sug in await suggestions.unsent_posts(self.db, esc.id):
+                await self._show_suggestion(attempt, thread, sug, esc)
 
     async def _why_here(self, esc: Escalation, thread: SlackThread) -> Rerouted | None:
         """Why the card is not in the channel routing picks, if it is not."""
@@ -412,6 +418,29 @@ class SlackDelivery(OutboxWorker):
     async def _thread_note(self, attempt: _Attempt, thread: SlackThread) -> None:
         event = await self._event_of(attempt.row, "note")
         await self._post_in_thread(attempt, thread, note_post(event), key=f"note:{event.id}")
+
+    async def _suggestion(self, attempt: _Attempt, thread: SlackThread) -> None:
+        sug = await suggestions.load(self.db, attempt.row.payload.get("suggestion_id", ""))
+        if sug is None:
+            raise Park(f"suggestion {attempt.row.payload.get('suggestion_id')} not found")
+        await self._show_suggestion(attempt, thread, sug, await self._escalation(sug.escalation_id))
+
+    async def _show_suggestion(
+        self, attempt: _Attempt, thread: SlackThread, sug: Suggestion, esc: Escalation
+    ) -> None:
+        """Post the suggestion, or show on its post that it was sent, or can no longer be."""
+        post = suggestion_post(sug, esc)
+        if sug.slack_ts is None:
+            ts = await self._post_in_thread(attempt, thread, post, key=f"suggestion:{sug.id}")
+            await suggestions.posted(self.db, sug.id, ts)
+            return
+        await self._call(
+            "chat.update",
+            channel=thread.channel_id,
+            ts=sug.slack_ts,
+            text=post.text,
+            blocks=post.blocks_as_dicts(),
+        )
 
     async def _auto_closed(self, attempt: _Attempt, thread: SlackThread) -> None:
         event = await self._event_of(attempt.row, "auto-close")

@@ -27,6 +27,15 @@ class InvalidTransition(StorageError):
         self.status = status
 
 
+class AlreadySent(StorageError):
+    """A suggested reply that was sent already (each goes once)."""
+
+    def __init__(self, suggestion_id: str, sent_by: str | None) -> None:
+        by = f", by {sent_by}" if sent_by else ""
+        super().__init__(f"suggestion {suggestion_id} was sent to the customer already{by}")
+        self.sent_by = sent_by
+
+
 class NotOwner(StorageError):
     """Only the owner may do this (reply, return or close a taken escalation)."""
 

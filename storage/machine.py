@@ -24,7 +24,7 @@ from sqlmodel import col
 from storage import attachments, auto_close
 from storage.attachments import SlackFile
 from storage.database import Database
-from storage.errors import Conflict, InvalidTransition, NotFound
+from storage.errors import AlreadySent, Conflict, InvalidTransition, NotFound
 from storage.file_links import FileLinks
 from storage.group_commit import GroupCommit
 from storage.idempotency import IdempotencyClaim, store_response
@@ -41,8 +41,9 @@ from storage.models import (
     Resolution,
     Role,
     Status,
+    Suggestion,
 )
-from storage.outbox.rows import SlackEffect
+from storage.outbox.rows import SlackEffect, slack_row
 from storage.platforms import PlatformNames
 from storage.public import PersonPublic, RelayedMessagePublic, escalation_public, iso
 from storage.sla import SlaPolicy, Target
@@ -62,6 +63,7 @@ from storage.transitions import (
     REPLY,
     RESUME_AI,
     RETURN,
+    SUGGEST,
     TAKE,
     UNASSIGN,
     Rows,
@@ -372,6 +374,7 @@ class Machine:
             attachments=[*said.attachments, *(self._linked(f) for f in files)],
             agent=PersonPublic(id=agent.id, name=agent.name),
             sent_at=iso(now),
+            suggestion_id=said.suggestion_id,
         ).as_event_data()
         effects = REPLY.effects(
             {"message_id": msg.id},
@@ -641,6 +644,55 @@ class Machine:
                 continue  # the customer wrote, or someone closed it, meanwhile
         return closed
 
+    async def suggest(
+        self, esc_id: str, content: str, markdown: str | None, by: Actor
+    ) -> Suggestion:
+        """The bot's draft of a reply, posted in the thread for the owner to send."""
+        async with self.db.write() as s:
+            esc = await self._load(s, esc_id, lock=True)
+            if not SUGGEST.allows(esc.status):
+                raise SUGGEST.refusal(esc_id, esc)
+            now = self.db.clock.now()
+            sug = Suggestion(
+                id=new_id("sug"),
+                escalation_id=esc.id,
+                content=content,
+                markdown=content if markdown is None else markdown,
+                created_at=now,
+            )
+            s.add(sug)
+            record(s, esc, now, SUGGEST.effects({"suggestion_id": sug.id}, actor=by))
+            return sug
+
+    async def send_suggestion(
+        self, sug_id: str, agent: Actor, edited: str | None = None
+    ) -> tuple[Escalation, Message]:
+        """Send a suggestion as the owner's reply (``edited``: their words instead), once:
+        of two clicks, one sends it and the other hears it was sent. Refused like any reply
+        (not the owner, ended), it stays unsent."""
+        async with self.db.write() as s:
+            sug = await s.get(Suggestion, sug_id)
+            if sug is None:
+                raise NotFound("suggestion", sug_id)
+            now = self.db.clock.now()
+            claimed = await s.execute(
+                update(Suggestion)
+                .where(col(Suggestion.id) == sug_id, col(Suggestion.sent_at).is_(None))
+                .values(sent_at=now, sent_by=agent.as_dict())
+            )
+            if claimed.rowcount == 0:  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+                await s.refresh(sug)
+                raise AlreadySent(sug_id, (sug.sent_by or {}).get("name"))
+            content = sug.content if edited is None else edited
+            markdown = sug.markdown if edited is None else edited
+            said = _Said(content, markdown, suggestion_id=sug_id)
+            esc, msg = await self._reply(s, sug.escalation_id, agent, said)
+            await s.execute(
+                update(Suggestion).where(col(Suggestion.id) == sug_id).values(message_id=msg.id)
+            )
+            s.add(slack_row(esc, SlackEffect.SUGGESTION, now, suggestion_id=sug_id))
+            return esc, msg
+
     async def rate(self, esc_id: str, score: int, comment: str | None, by: Actor) -> Escalation:
         """The customer's rating of an ended escalation; a later one replaces it (the audit
         trail keeps both)."""
@@ -899,6 +951,7 @@ class _Said:
     attachments: tuple[dict[str, Any], ...] = ()
     slack_ts: str | None = None
     files: tuple[SlackFile, ...] = ()  # shared with the message in Slack
+    suggestion_id: str | None = None  # the bot's suggested reply it sends
 
     def file_names(self) -> str:
         return ", ".join(f.name for f in self.files)

@@ -287,6 +287,23 @@ class FileAttachment(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+class Suggestion(SQLModel, table=True):
+    """A reply the bot drafted for the agents, posted in the card's thread: sent once, by
+    its owner, as it is or edited."""
+
+    __tablename__ = "suggestions"
+
+    id: str = Field(primary_key=True)  # sug_…
+    escalation_id: str = Field(foreign_key="escalations.id", index=True)
+    content: str
+    markdown: str
+    created_at: datetime = _utc()
+    slack_ts: str | None = None  # its post in the thread, once posted
+    sent_at: datetime | None = _utc(default=None)
+    sent_by: dict[str, Any] | None = _json(default=None)
+    message_id: str | None = None  # the reply it became
+
+
 class Event(SQLModel, table=True):
     """The audit trail: one row for everything that happened to an escalation."""
 

@@ -11,7 +11,17 @@ from typing import Any, Self, overload
 
 from pydantic import BaseModel, Field
 
-from storage.models import Escalation, Event, Message, Priority, Reason, Resolution, Role, Status
+from storage.models import (
+    Escalation,
+    Event,
+    Message,
+    Priority,
+    Reason,
+    Resolution,
+    Role,
+    Status,
+    Suggestion,
+)
 from storage.sla import SlaState
 
 
@@ -120,11 +130,43 @@ class RelayedMessagePublic(BaseModel):
     agent: PersonPublic
     sent_at: str
     edited_at: str | None = Field(default=None, description="Only on an edit.")
+    suggestion_id: str | None = Field(
+        default=None, description="Only when the agent sent the bot's suggested reply."
+    )
 
     def as_event_data(self) -> dict[str, Any]:
-        """The event's ``message``: ``edited_at`` only when it was edited."""
-        return self.model_dump(
-            mode="json", exclude={"edited_at"} if self.edited_at is None else set()
+        """The event's ``message``: ``edited_at`` only when it was edited, ``suggestion_id``
+        only when it was the bot's suggestion."""
+        return self.model_dump(mode="json", exclude=self._unset())
+
+    def _unset(self) -> set[str]:
+        return {k for k in ("edited_at", "suggestion_id") if getattr(self, k) is None}
+
+
+class SuggestionPublic(BaseModel):
+    """A reply the bot drafted, as the API answers it."""
+
+    id: str
+    escalation_id: str
+    content: str
+    markdown: str
+    created_at: str
+    sent_at: str | None = Field(description="When an agent sent it to the customer.")
+    sent_by: PersonPublic | None
+    message_id: str | None = Field(description="The message it was sent as.")
+
+    @classmethod
+    def of(cls, sug: Suggestion) -> Self:
+        sent_by = sug.sent_by or {}
+        return cls(
+            id=sug.id,
+            escalation_id=sug.escalation_id,
+            content=sug.content,
+            markdown=sug.markdown,
+            created_at=iso(sug.created_at) or "",
+            sent_at=iso(sug.sent_at),
+            sent_by=PersonPublic.of(sent_by.get("id"), sent_by.get("name")),
+            message_id=sug.message_id,
         )
 
 

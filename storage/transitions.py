@@ -176,6 +176,9 @@ AUTO_CLOSE = Transition(
     slack=(SlackEffect.CARD_UPDATE, SlackEffect.AUTO_CLOSED), platform=PlatformEvent.CLOSED,
     customer_text="closed",
 )
+SUGGEST = Transition(
+    "suggest a reply for", "suggested", source=ACTIVE, slack=(SlackEffect.SUGGESTION,),
+)
 RATE = Transition(
     "rate", "rated", source=(Status.returned, Status.closed),
     slack=(SlackEffect.RATING, SlackEffect.CARD_UPDATE),
@@ -284,6 +287,8 @@ def _columns(row: SQLModel, exclude: set[str] | None = None) -> dict[str, Any]:
 
 
 def _payload(kind: SlackEffect, event: Event, effects: Effects) -> dict[str, Any]:
+    if kind == SlackEffect.SUGGESTION:
+        return {"suggestion_id": effects.data["suggestion_id"]}
     if kind == SlackEffect.THREAD_MESSAGE:
         assert effects.message_id is not None, "a thread message names its message"
         return {"message_id": effects.message_id}

@@ -33,6 +33,7 @@ from storage.public import EscalationPublic
 
 CONTEXT_DEPTH = 32  # levels of nesting in ``context``, itself the first
 SUMMARY_CHARS = 3_000
+SUGGESTION_CHARS = 3_000
 ATTRIBUTES = 50  # names in ``customer.attributes``
 _REPORTED = 20  # unstorable strings named in one answer; the rest are alike
 _checked_whole: ContextVar[bool] = ContextVar("checked_whole", default=False)
@@ -248,6 +249,14 @@ class Reply(_Body):
     agent: Ident
     content: NonEmptyText
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+
+
+class SuggestionBody(_Body):
+    # Slack's text box holds 3,000 characters: so much can be edited before it is sent.
+    content: Annotated[
+        str, StringConstraints(strict=True, min_length=1, max_length=SUGGESTION_CHARS), NoNul
+    ] = Field(description="The reply the bot suggests, as plain text (at most 3,000 characters).")
+    markdown: Text | None = Field(None, description="The same as CommonMark, if it has any.")
 
 
 class Rating(_Body):

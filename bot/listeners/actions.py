@@ -13,8 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from blocks import notices
 from blocks.ids import Action, MoreOption
 from blocks.modals import close_modal, priority_modal, reassign_modal, reply_modal
+from blocks.suggestions import suggestion_modal
 from bot.listeners.common import Deps, Where, attempt, tell
-from storage import threads
+from storage import suggestions, threads
 from storage.agents import known_agents
 from storage.models import Escalation, Status
 
@@ -42,6 +43,31 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await attempt(
             client, where_clicked(body), change(action["value"], await deps.actor_of(body))
         )
+
+    @app.action(Action.SEND_SUGGESTION)
+    async def send_suggestion(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """The owner sends the bot's suggestion as it is; anyone else is told who owns it."""
+        await ack()
+        sent = machine.send_suggestion(action["value"], await deps.actor_of(body))
+        await attempt(client, where_clicked(body), sent)
+
+    @app.action(Action.EDIT_SUGGESTION)
+    async def edit_suggestion(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        where = where_clicked(body)
+        sug = await attempt(client, where, suggestions.load(deps.db, action["value"]))
+        if sug is None:
+            return
+        if sug.sent_at is not None:
+            await tell(client, where, notices.suggestion_sent((sug.sent_by or {}).get("name")))
+            return
+        allowed = _owned_or_told(deps, client, where, sug.escalation_id, "reply to")
+        if await attempt(client, where, allowed) is not None:
+            await _open(client, body, suggestion_modal(sug, where.metadata(sug.id)))
 
     @app.action(Action.RESUME_AI)
     async def resume_ai(

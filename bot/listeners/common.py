@@ -16,7 +16,14 @@ from blocks import notices
 from bot.mentions import ChannelNames
 from bot.people import People
 from storage.database import DATABASE_ERRORS, Database, cause, unavailable
-from storage.errors import Conflict, InvalidTransition, NotFound, NotOwner, StorageError
+from storage.errors import (
+    AlreadySent,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    NotOwner,
+    StorageError,
+)
 from storage.machine import Actor, Machine
 
 log = logging.getLogger("baton.slack")
@@ -69,6 +76,8 @@ def refusal(exc: StorageError) -> str:
         return notices.not_possible(exc.action, exc.status)
     if isinstance(exc, NotFound):
         return notices.unknown_escalation()
+    if isinstance(exc, AlreadySent):
+        return notices.suggestion_sent(exc.sent_by)
     return str(exc)
 
 

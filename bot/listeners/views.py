@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.ids import Input, View
-from blocks.modals import read_assignee, read_close, read_priority, read_reply
+from blocks.modals import read_assignee, read_close, read_priority, read_reply, read_suggestion
 from bot.listeners.common import Deps, Where, submit
 from bot.people import NotAnAgent, SlackUnreachable
 
@@ -42,6 +42,23 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return await machine.reply(esc_id, await deps.actor_of(body), text)
 
         await submit(ack, client, where, change(), Input.REPLY_TEXT)
+
+    @app.view(View.SUGGESTION)
+    async def edited_suggestion(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """The bot's suggestion as the owner edited it: sent as their reply, once."""
+        sug_id, where, values = _submitted(body)  # the modal is about the suggestion
+        text = read_suggestion(values)
+        if not text:
+            errors = {str(Input.SUGGESTION_TEXT): "Write a reply first."}
+            await ack(response_action="errors", errors=errors)
+            return
+
+        async def change() -> Any:
+            return await machine.send_suggestion(sug_id, await deps.actor_of(body), text)
+
+        await submit(ack, client, where, change(), Input.SUGGESTION_TEXT)
 
     @app.view(View.CLOSE)
     async def close(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

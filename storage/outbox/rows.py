@@ -29,6 +29,7 @@ class SlackEffect(StrEnum):
     FILE_UPLOAD = "file.upload"  # a customer's attachment, into the thread
     RATING = "thread.rating"  # the customer's rating, in the thread
     AUTO_CLOSED = "thread.auto_closed"  # closed for the customer's silence, to its owner
+    SUGGESTION = "thread.suggestion"  # the bot's drafted reply: posted, or shown sent or stale
 
 
 class PlatformEvent(StrEnum):

@@ -18,11 +18,18 @@ from api.http.schemas import (
     Patch,
     Rating,
     Reply,
+    SuggestionBody,
 )
 from storage import idempotency, queries
 from storage.machine import UNSET, Actor, NewEscalation, NewMessage, Unset
 from storage.models import Priority
-from storage.public import EscalationDetailPublic, EscalationPublic, EventPublic, MessagePublic
+from storage.public import (
+    EscalationDetailPublic,
+    EscalationPublic,
+    EventPublic,
+    MessagePublic,
+    SuggestionPublic,
+)
 
 router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
 
@@ -258,6 +265,24 @@ async def close(
     )
     svc.metrics.transitions.labels("close").inc()
     return EscalationPublic.of(esc)
+
+
+@router.post(
+    "/{escalation_id}/suggestions",
+    status_code=201,
+    response_model=SuggestionPublic,
+    responses=_errors(404, 409, 503),
+    summary="Suggest a reply: posted in the card's thread for the owner to send",
+)
+async def suggest(
+    escalation_id: EscalationId, body: SuggestionBody, svc: ServicesDep, owner: PlatformDep
+) -> SuggestionPublic:
+    """The owner sends it with **Send**, or edits it first (**Edit and send**); it reaches
+    the customer as their reply (``escalation.message`` with ``message.suggestion_id``).
+    409 ``invalid_transition`` unless the escalation is queued or taken."""
+    machine = svc.machine.for_platform(owner.platform_id)
+    sug = await machine.suggest(escalation_id, body.content, body.markdown, platform_actor(owner))
+    return SuggestionPublic.of(sug)
 
 
 @router.post(

@@ -46,6 +46,10 @@ BODIES: dict[str, dict[str, Any]] = {
     "PATCH /v1/escalations/{escalation_id}": {"priority": "low", "assignee": AGENT, "note": "n"},
     "POST /v1/escalations/{escalation_id}/rating": {"score": 4, "comment": "quick"},
     "PUT /v1/stats/conversations/{date}": {"count": 1200},
+    "POST /v1/escalations/{escalation_id}/suggestions": {
+        "content": "Refunded",
+        "markdown": "**x**",
+    },
 }
 # Operations that need the escalation ended first (the others take a taken one).
 ON_ENDED = {"POST /v1/escalations/{escalation_id}/rating"}
