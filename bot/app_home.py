@@ -10,7 +10,6 @@ publishing for its Retry-After. A refresh publishes only when what a Home shows 
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from storage.database import Database
 from storage.homes import UNSET, Unset
 from storage.models import SlackHome
 from storage.queue import GROUPS, QueueFilter
+from storage.wake import woken
 
 log = logging.getLogger("baton.slack")
 
@@ -101,8 +101,7 @@ class AppHomes:
                 await self.refresh_due()
             except Exception:  # a bad round must not end refreshing
                 log.exception("slack: refreshing App Homes failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.pace.poll)
+            await woken(self._wake, self.pace.poll)
             self._wake.clear()
 
     # -- rendering and publishing ---------------------------------------------------------

@@ -3,7 +3,6 @@ own, and sleep until a commit wakes it or the poll interval passes (retries comi
 rows written by other replicas)."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any
@@ -12,6 +11,7 @@ from storage.database import Database, cause, unavailable
 from storage.models import Topic
 from storage.outbox import deliveries
 from storage.outbox.deliveries import Claimed
+from storage.wake import woken
 
 log = logging.getLogger("baton.outbox")
 
@@ -67,8 +67,7 @@ class Drainer:
                 self._start(row)
             if room > 0 and len(claimed) == room:
                 continue  # a full claim: more may be due right now
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            await woken(self._wake, self.poll_interval)
 
     def _could_not_claim(self, exc: Exception) -> None:
         """Log a failed claim: an outage once when it begins (a worker polls every second
