@@ -28,7 +28,7 @@ from blocks.ids import Input
 from blocks.ids import View as ViewId
 from blocks.slack_text import ELLIPSIS, fit_escaped, fitting
 from blocks.thread import one_line
-from storage.models import Escalation, Priority, Resolution, Status
+from storage.models import Escalation, Priority, Resolution, Status, Suggestion
 
 RESOLUTION_LABELS = {
     Resolution.resolved: "Resolved",
@@ -40,6 +40,7 @@ RESOLUTION_LABELS = {
 }
 KEEP_PAUSED_LABEL = "Keep the AI paused for this conversation"
 SUGGESTED_SHOWN = 20
+TEXT_INPUT_LIMIT = 3000  # what Slack's text box holds
 _CONTEXT_TEXT = 2000
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _E = TypeVar("_E", bound=StrEnum)
@@ -83,6 +84,23 @@ def reply_modal(esc: Escalation, private_metadata: str) -> View:
     return _modal(
         ViewId.REPLY, "Reply to customer", "Send", [_about(esc, True), reply], private_metadata
     )
+
+
+def suggestion_modal(sug: Suggestion, private_metadata: str) -> View:
+    """The bot's suggested reply in a text box, to change before it goes as the owner's."""
+    text = InputBlock(
+        block_id=Input.SUGGESTION_TEXT,
+        label="Your reply",
+        hint="Sent to the customer as plain text, under your Slack name.",
+        element=PlainTextInputElement(
+            action_id=Input.SUGGESTION_TEXT,
+            multiline=True,
+            focus_on_load=True,
+            initial_value=sug.content[:TEXT_INPUT_LIMIT],
+            max_length=TEXT_INPUT_LIMIT,
+        ),
+    )
+    return _modal(ViewId.SUGGESTION, "Edit and send", "Send", [text], private_metadata)
 
 
 def _option(value: str, label: str) -> Option:

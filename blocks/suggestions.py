@@ -1,27 +1,22 @@
-"""The bot's suggested reply in the card's thread (Send, Edit and send), and the modal that
-edits it before it goes."""
+"""The bot's suggested reply in the card's thread: Send, and Edit and send (its modal is in
+``blocks.modals``)."""
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
     ContextBlock,
-    InputBlock,
     MarkdownTextObject,
-    PlainTextInputElement,
     SectionBlock,
 )
-from slack_sdk.models.views import View
 
 from blocks.card import SECTION_LIMIT, CardMessage, mention, slack_date
-from blocks.ids import Action, Input
-from blocks.ids import View as ViewId
+from blocks.ids import Action
 from blocks.notices import STATUS_WORDS
 from blocks.slack_text import escape, split_escaped
 from storage.models import ACTIVE_STATUSES, Escalation, Suggestion
 
 HEAD = ":bulb: *The bot suggests a reply*"
-TEXT_INPUT_LIMIT = 3000
 
 
 def suggestion_post(sug: Suggestion, esc: Escalation) -> CardMessage:
@@ -50,29 +45,4 @@ def _state(sug: Suggestion, esc: Escalation) -> Block:
             ),
             ButtonElement(text="Edit and send", action_id=Action.EDIT_SUGGESTION, value=sug.id),
         ]
-    )
-
-
-def suggestion_modal(sug: Suggestion, private_metadata: str) -> View:
-    """The suggestion in a text box, to change before it is sent as the owner's reply."""
-    text = InputBlock(
-        block_id=Input.SUGGESTION_TEXT,
-        label="Your reply",
-        hint="Sent to the customer as plain text, under your Slack name.",
-        element=PlainTextInputElement(
-            action_id=Input.SUGGESTION_TEXT,
-            multiline=True,
-            focus_on_load=True,
-            initial_value=sug.content[:TEXT_INPUT_LIMIT],
-            max_length=TEXT_INPUT_LIMIT,
-        ),
-    )
-    return View(
-        type="modal",
-        callback_id=ViewId.SUGGESTION,
-        title="Edit and send",
-        submit="Send",
-        close="Cancel",
-        blocks=[text],
-        private_metadata=private_metadata,
     )

@@ -384,13 +384,7 @@ class SlackDelivery(OutboxWorker):
         )
         esc = await self._escalation(row.escalation_id)
         card = escalation_card(esc, self._rerouted_line(await self._why_here(esc, thread)))
-        await self._call(
-            "chat.update",
-            channel=thread.channel_id,
-            ts=thread.thread_ts,
-            text=card.text,
-            blocks=card.blocks_as_dicts(),
-        )
+        await self._edit(thread.channel_id, thread.thread_ts, card)
         await deliveries.supersede(self.db, [i for i in pending if i != row.id])
         if esc.status not in (Status.queued, Status.taken):  # its suggestions can go no more
             for sug in await suggestions.unsent_posts(self.db, esc.id):
@@ -434,13 +428,7 @@ class SlackDelivery(OutboxWorker):
             ts = await self._post_in_thread(attempt, thread, post, key=f"suggestion:{sug.id}")
             await suggestions.posted(self.db, sug.id, ts)
             return
-        await self._call(
-            "chat.update",
-            channel=thread.channel_id,
-            ts=sug.slack_ts,
-            text=post.text,
-            blocks=post.blocks_as_dicts(),
-        )
+        await self._edit(thread.channel_id, sug.slack_ts, post)
 
     async def _auto_closed(self, attempt: _Attempt, thread: SlackThread) -> None:
         event = await self._event_of(attempt.row, "auto-close")
@@ -711,6 +699,16 @@ class SlackDelivery(OutboxWorker):
         finally:
             await self._at_work.acquire()
             attempt.at_work = True
+
+    async def _edit(self, channel: str, ts: str, message: CardMessage) -> None:
+        """A post of Baton's, shown anew (its metadata stays as posted)."""
+        await self._call(
+            "chat.update",
+            channel=channel,
+            ts=ts,
+            text=message.text,
+            blocks=message.blocks_as_dicts(),
+        )
 
     async def _find_posted(self, channel: str, esc: Escalation, key: str) -> str | None:
         """A post whose attempt timed out may be in the channel after all."""

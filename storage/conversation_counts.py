@@ -6,7 +6,7 @@ from storage.database import Database
 from storage.models import ConversationCount
 
 
-async def record(db: Database, platform_id: str, day: date, count: int) -> ConversationCount:
+async def record(db: Database, platform_id: str, day: date, count: int) -> None:
     """Set the platform's count for ``day``, replacing an earlier report."""
     now = db.clock.now()
     table = ConversationCount.__table__  # type: ignore[attr-defined]  # SQLModel sets it
@@ -19,4 +19,3 @@ async def record(db: Database, platform_id: str, day: date, count: int) -> Conve
     )
     async with db.write(notify=False) as s:
         await s.execute(upsert)
-    return ConversationCount(platform_id=platform_id, day=day, count=count, updated_at=now)

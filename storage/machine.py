@@ -371,7 +371,7 @@ class Machine:
             id=msg.id,
             content=said.content,
             markdown=said.markdown,
-            attachments=[*said.attachments, *(self._linked(f) for f in files)],
+            attachments=self._linked(msg.attachments),
             agent=PersonPublic(id=agent.id, name=agent.name),
             sent_at=iso(now),
             suggestion_id=said.suggestion_id,
@@ -436,21 +436,17 @@ class Machine:
                 content = f"Shared in the thread: {names}"
             return self._note(s, esc, author, content, now, from_slack=True)
 
-    def _linked(self, file: FileAttachment) -> dict[str, Any]:
-        """An agent's file as the customer's side gets it: with Baton's link to it."""
-        if self.file_links is None:
-            raise RuntimeError("an agent's file cannot be relayed: file links are not set up")
-        return {**_described(file), "url": self.file_links.url(file.id)}
-
-    def _relinked(self, kept: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """A message's attachments as kept, its agent's files with fresh links."""
-        if self.file_links is None:
-            return list(kept)
-        links = self.file_links
-        return [
-            {**a, "url": links.url(a["id"])} if str(a.get("id", "")).startswith("att_") else a
-            for a in kept
-        ]
+    def _linked(self, kept: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A message's attachments as the customer's side gets them: its agent's files
+        (``att_…``) with Baton's links to them, made now."""
+        linked = []
+        for attachment in kept:
+            if str(attachment.get("id", "")).startswith("att_"):
+                if self.file_links is None:
+                    raise RuntimeError("an agent's file cannot be relayed: no file links")
+                attachment = {**attachment, "url": self.file_links.url(attachment["id"])}
+            linked.append(attachment)
+        return linked
 
     # ------------------------------------------------------ edits and deletes in Slack
 
@@ -471,7 +467,7 @@ class Machine:
                 id=msg.id,
                 content=content,
                 markdown=markdown,
-                attachments=self._relinked(msg.attachments),
+                attachments=self._linked(msg.attachments),
                 agent=PersonPublic(id=author.id, name=author.name),
                 sent_at=iso(msg.sent_at),
                 edited_at=iso(now),

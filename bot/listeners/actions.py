@@ -3,7 +3,7 @@ once closed) and on the prompt shown to someone who wrote in a thread nobody own
 acks first."""
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -12,11 +12,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks import notices
 from blocks.ids import Action, MoreOption
-from blocks.modals import close_modal, priority_modal, reassign_modal, reply_modal
-from blocks.suggestions import suggestion_modal
+from blocks.modals import (
+    close_modal,
+    priority_modal,
+    reassign_modal,
+    reply_modal,
+    suggestion_modal,
+)
 from bot.listeners.common import Deps, Where, attempt, tell
 from storage import suggestions, threads
 from storage.agents import known_agents
+from storage.machine import Actor
 from storage.models import Escalation, Status
 
 log = logging.getLogger("baton.slack")
@@ -33,25 +39,25 @@ def where_clicked(body: dict[str, Any]) -> Where:
 def register(app: AsyncApp, deps: Deps) -> None:
     machine = deps.machine
 
+    # Buttons that make one move at once: the button's value names what it moves.
+    moves: dict[str, Callable[[str, Actor], Awaitable[object]]] = {
+        Action.TAKE: machine.take,
+        Action.RETURN: machine.return_to_bot,
+        Action.RESUME_AI: machine.resume_ai,
+        Action.SEND_SUGGESTION: machine.send_suggestion,  # as it is; edited: the modal
+    }
+
     @app.action(Action.TAKE)
     @app.action(Action.RETURN)
-    async def take_or_return(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await ack()
-        change = machine.take if action["action_id"] == Action.TAKE else machine.return_to_bot
-        await attempt(
-            client, where_clicked(body), change(action["value"], await deps.actor_of(body))
-        )
-
+    @app.action(Action.RESUME_AI)
     @app.action(Action.SEND_SUGGESTION)
-    async def send_suggestion(
+    async def move(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        """The owner sends the bot's suggestion as it is; anyone else is told who owns it."""
+        """Made by whoever may; anyone else is told why not (who owns it, say)."""
         await ack()
-        sent = machine.send_suggestion(action["value"], await deps.actor_of(body))
-        await attempt(client, where_clicked(body), sent)
+        change = moves[action["action_id"]](action["value"], await deps.actor_of(body))
+        await attempt(client, where_clicked(body), change)
 
     @app.action(Action.EDIT_SUGGESTION)
     async def edit_suggestion(
@@ -68,14 +74,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
         allowed = _owned_or_told(deps, client, where, sug.escalation_id, "reply to")
         if await attempt(client, where, allowed) is not None:
             await _open(client, body, suggestion_modal(sug, where.metadata(sug.id)))
-
-    @app.action(Action.RESUME_AI)
-    async def resume_ai(
-        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        await ack()
-        resumed = machine.resume_ai(action["value"], await deps.actor_of(body))
-        await attempt(client, where_clicked(body), resumed)
 
     @app.action(Action.REPLY)
     @app.action(Action.CLOSE)

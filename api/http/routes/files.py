@@ -94,6 +94,7 @@ def content_disposition(name: str) -> str:
     """``attachment`` with the name as plain ASCII (quotes, slashes and control characters
     replaced) and in full as RFC 6266's ``filename*``: no name can break out of the header
     or name a path."""
-    plain = _UNSAFE_IN_NAME.sub("_", name).encode("ascii", "replace").decode().replace("?", "_")
-    full = quote(_UNSAFE_IN_NAME.sub("_", name), safe="")
+    safe = _UNSAFE_IN_NAME.sub("_", name)
+    plain = safe.encode("ascii", "replace").decode().replace("?", "_")
+    full = quote(safe, safe="")
     return f"attachment; filename=\"{plain or 'file'}\"; filename*=UTF-8''{full}"
