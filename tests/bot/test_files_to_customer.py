@@ -57,6 +57,13 @@ async def senv(database_url: str, standin: StandIn, receiver: Receiver) -> Async
         yield environment
 
 
+async def _taken(senv: SlackEnv) -> str:
+    """An escalation whose card is in Slack, taken by Ann."""
+    esc_id = await senv.escalate()
+    await senv.take(esc_id, ANN)
+    return esc_id
+
+
 async def _share(
     senv: SlackEnv, esc_id: str, user: str, name: str, content: bytes, text: str = ""
 ) -> StoredMessage:
@@ -98,8 +105,7 @@ def _path(url: str) -> str:
 async def test_an_agents_png_with_words_reaches_the_customer_as_exactly_its_bytes(
     senv: SlackEnv, receiver: Receiver
 ) -> None:
-    esc_id = await senv.escalate()
-    await senv.take(esc_id, ANN)
+    esc_id = await _taken(senv)
     await _share(senv, esc_id, ANN, "receipt.png", PNG, text="Here is the receipt")
 
     (message,) = await _relayed(senv, receiver)
@@ -128,8 +134,7 @@ async def test_an_agents_png_with_words_reaches_the_customer_as_exactly_its_byte
 async def test_a_file_without_words_relays_the_file_only(
     senv: SlackEnv, receiver: Receiver
 ) -> None:
-    esc_id = await senv.escalate()
-    await senv.take(esc_id, ANN)
+    esc_id = await _taken(senv)
     await _share(senv, esc_id, ANN, "screenshot.png", PNG)
 
     (message,) = await _relayed(senv, receiver)
@@ -143,8 +148,7 @@ async def test_a_file_without_words_relays_the_file_only(
 async def test_a_link_answers_only_with_its_own_signature_in_time_or_the_owners_key(
     senv: SlackEnv, receiver: Receiver
 ) -> None:
-    esc_id = await senv.escalate()
-    await senv.take(esc_id, ANN)
+    esc_id = await _taken(senv)
     await _share(senv, esc_id, ANN, "receipt.png", PNG, text="receipt")
     (message,) = await _relayed(senv, receiver)
     attachment = message["attachments"][0]
@@ -196,8 +200,7 @@ async def test_a_file_over_the_limit_is_not_relayed_and_its_author_is_told(
     database_url: str, standin: StandIn, receiver: Receiver, words: str
 ) -> None:
     async with _files_env(database_url, standin, receiver, max_bytes="1KiB") as senv:
-        esc_id = await senv.escalate()
-        await senv.take(esc_id, ANN)
+        esc_id = await _taken(senv)
         await _share(senv, esc_id, ANN, "scan.pdf", b"%PDF-" + b"x" * 2000, text=words)
 
         told = await eventually(lambda: senv.ephemerals(ANN), what="Ann told")
@@ -218,8 +221,7 @@ async def test_slack_refusing_the_download_is_an_error_never_a_file(
     scopes = [s for s in bot_scopes() if s != "files:read"]
     with running_standin(scopes=scopes) as standin:
         async with _files_env(database_url, standin, receiver) as senv:
-            esc_id = await senv.escalate()
-            await senv.take(esc_id, ANN)
+            esc_id = await _taken(senv)
             await _share(senv, esc_id, ANN, "receipt.png", PNG, text="receipt")
             (message,) = await _relayed(senv, receiver)
 
@@ -235,8 +237,7 @@ async def test_a_file_slack_names_only_by_id_is_asked_about(
     senv: SlackEnv, receiver: Receiver
 ) -> None:
     """Slack may send a shared file as its id and ``file_access: check_file_info``."""
-    esc_id = await senv.escalate()
-    await senv.take(esc_id, ANN)
+    esc_id = await _taken(senv)
     thread = await senv.thread(esc_id)
     msg = senv.slack.post_file_as_user(
         CHANNEL, ANN, "invoice.png", PNG, thread_ts=thread.thread_ts, text="invoice"
@@ -268,8 +269,7 @@ async def test_a_file_held_in_a_queued_thread_goes_with_take_and_send(
 async def test_names_cannot_break_out_of_the_download_header(
     senv: SlackEnv, receiver: Receiver
 ) -> None:
-    esc_id = await senv.escalate()
-    await senv.take(esc_id, ANN)
+    esc_id = await _taken(senv)
     name = 'hóa đơn "mới"\r\nSet-Cookie: a=b; ../../etc/passwd.pdf'
     await _share(senv, esc_id, ANN, name, b"%PDF-1.7 tiny", text="invoice")
     (message,) = await _relayed(senv, receiver)
