@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 
 import pytest
+from sqlalchemy import text
 
 from api.relay.platform import Relay
 from storage.wake import woken
@@ -37,8 +38,8 @@ async def test_the_relay_stops_when_cancelled_as_a_commit_wakes_it(env: Env) -> 
         relay = Relay(env.db, env.services.box, allow_private=True)
         running = asyncio.create_task(relay.run())
         await asyncio.sleep(0.05)  # waiting for work
-        async with env.db.write():
-            pass  # a commit: wakes the relay
+        async with env.db.write() as s:  # a commit that gives it nothing to do: it only wakes
+            await s.execute(text("SELECT 1"))
         for _ in range(turns):
             await asyncio.sleep(0)
         running.cancel()
