@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -256,3 +257,22 @@ async def test_a_file_at_a_private_address_is_never_fetched(
         assert await _uploaded(senv, esc_id) == []
         (shown,) = [t for t in await _shown(senv, esc_id) if "could not be attached" in t]
         assert "BATON_ALLOW_PRIVATE_CALLBACKS" in shown
+
+
+async def test_a_file_sent_without_a_name_is_named_from_its_link(
+    senv: SlackEnv, file_server: FileServer
+) -> None:
+    """Platforms often send only the URL: the file in the thread takes the link's last
+    part, decoded (here Vietnamese and an emoji)."""
+    esc_id = await senv.escalate()
+    file_server.put("hóa đơn 🧾.png", Hosted(PHOTO, "image/png"))
+    url = file_server.url(quote("hóa đơn 🧾.png")) + "?sig=abc#preview"
+    response = await senv.client.post(
+        f"/v1/escalations/{esc_id}/messages",
+        json={"content": "đây ạ", "attachments": [{"url": url}]},
+        headers=senv.env.auth,
+    )
+    assert response.status_code == 201
+    await senv.deliver()
+    (uploaded,) = await _uploaded(senv, esc_id)
+    assert (uploaded.name, uploaded.content) == ("hóa đơn 🧾.png", PHOTO)

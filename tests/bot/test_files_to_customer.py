@@ -3,10 +3,11 @@ link to it, and that link gives exactly the bytes the agent shared, streamed fro
 Through the real app, the Slack stand-in (which serves files only to the bot token with
 files:read, as Slack does) and a platform that verifies every signed event."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import update
 
 from api.config import ApiSection, Config, FilesSection
 from api.demo.images import png
-from api.demo.slack_standin import StandIn, StoredMessage
+from api.demo.slack_standin import Fault, StandIn, StoredMessage
 from api.http.routes.files import content_disposition
 from blocks.ids import Action
 from bot.manifest import bot_scopes
@@ -32,6 +33,7 @@ from tests.bot.conftest import (
 from tests.receiver import Receiver
 
 PUBLIC_URL = "https://baton.example.com"
+T = TypeVar("T")
 
 
 PNG = png()
@@ -282,3 +284,41 @@ async def test_names_cannot_break_out_of_the_download_header(
     plain = disposition.split('filename="', 1)[1].split('"', 1)[0]
     assert plain.isascii() and "/" not in plain and "\\" not in plain and ";" not in plain
     assert "filename*=UTF-8''h%C3%B3a%20%C4%91%C6%A1n" in disposition
+
+
+async def test_slacks_retry_while_the_share_is_handled_relays_the_file_once(
+    senv: SlackEnv, receiver: Receiver
+) -> None:
+    """Slack sends the event again while Baton is still asking files.info about the file
+    (Slack's answer is late): the file reaches the customer once."""
+    esc_id = await _taken(senv)
+    thread = await senv.thread(esc_id)
+    msg = senv.slack.post_file_as_user(
+        CHANNEL, ANN, "فاتورة 🧾.png", PNG, thread_ts=thread.thread_ts, text="الفاتورة 👇"
+    )
+    event = senv.signer.message_event_for(msg).payload()["event"]
+    event["files"] = [{"id": msg.files[0]["id"], "file_access": "check_file_info"}]
+    first = senv.signer.event_callback(event)
+    senv.slack.fail("files.info", Fault(delay=1.0))
+    answers = await asyncio.gather(
+        senv.send(first), _after(0.3, senv.send(senv.signer.retried(first)))
+    )
+    assert [a.status_code for a in answers] == [200, 200]
+
+    (message,) = await _relayed(senv, receiver)
+    assert message["content"] == "الفاتورة 👇"
+    (attachment,) = message["attachments"]
+    assert attachment["name"] == "فاتورة 🧾.png"
+    response = await senv.client.get(_path(attachment["url"]))
+    assert response.content == PNG
+    assert (
+        "filename*=UTF-8''%D9%81%D8%A7%D8%AA%D9%88%D8%B1%D8%A9%20%F0%9F%A7%BE.png"
+        in (response.headers["content-disposition"])
+    )
+    await asyncio.sleep(0.2)  # a doubled relay would be queued by now
+    assert len(await _messages(senv, receiver)) == 1
+
+
+async def _after(seconds: float, awaitable: Awaitable[T]) -> T:
+    await asyncio.sleep(seconds)
+    return await awaitable

@@ -129,3 +129,29 @@ async def test_a_suggestion_of_an_ended_escalation_shows_so_and_goes_nowhere(
     told = await eventually(lambda: slack_env.ephemerals(ANN), what="Ann told")
     assert "it is closed" in told[-1]
     assert await _messages(slack_env, esc_id) == []
+
+
+async def test_the_longest_suggestion_fits_slacks_limits_post_and_modal(
+    slack_env: SlackEnv,
+) -> None:
+    """3,000 characters of right-to-left text, emoji and characters Slack escapes (which
+    grow the text past a section's limit): the strict stand-in takes the post and the
+    modal, and the text arrives whole."""
+    longest = ("مرحبا 👩🏽‍💻 & <!channel> " * 200)[:3000]
+    esc_id = await slack_env.escalate()
+    await slack_env.take(esc_id, ANN)
+    await _suggest(slack_env, esc_id, longest)
+    post = await _post(slack_env, esc_id)
+    assert _buttons(post) == [Action.SEND_SUGGESTION, Action.EDIT_SUGGESTION]
+    assert "<!channel>" not in str(post.blocks)  # escaped: it pings nobody
+    await _click(slack_env, post, ANN, Action.EDIT_SUGGESTION)
+    (view,) = await eventually(lambda: list(slack_env.slack.views.values()), what="the modal")
+    (field,) = [b for b in view["blocks"] if b["type"] == "input"]
+    assert field["element"]["initial_value"] == longest
+    await _click(slack_env, post, ANN, Action.SEND_SUGGESTION)
+
+    async def sent() -> list[dict[str, Any]]:
+        return await _messages(slack_env, esc_id)
+
+    (message,) = await eventually(sent, what="the suggestion relayed")
+    assert message["content"] == longest
