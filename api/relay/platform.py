@@ -7,20 +7,20 @@ callback's resolved address again and connects to exactly the address it checked
 following redirects. A slow platform holds up only its own deliveries.
 """
 
-import json
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 from standardwebhooks.webhooks import Webhook
 
-from api.relay.callback_urls import Resolver, UnsafeCallbackUrl, pinned, system_resolver
+from api.relay import webhooks
+from api.relay.callback_urls import Resolver, system_resolver
+from api.relay.webhooks import Outcome
 from storage.database import Database
 from storage.models import Topic
 from storage.outbox import worker
@@ -33,7 +33,6 @@ log = logging.getLogger("baton.relay")
 
 FIRST_RETRY = timedelta(seconds=5)
 LONGEST_WAIT = timedelta(hours=1)
-USER_AGENT = "Baton-Webhooks/1"
 _PLATFORM_CACHE_SECONDS = 30.0
 
 
@@ -43,34 +42,10 @@ def backoff(failures: int, rng: Callable[[], float] = random.random) -> timedelt
     return worker.backoff(failures, FIRST_RETRY, LONGEST_WAIT, rng)
 
 
-def retry_after(value: str | None, now: datetime) -> timedelta | None:
-    """``Retry-After`` as seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(timedelta(0), when - now)
-
-
 @dataclass(frozen=True)
 class Destination:
     url: str
     signer: Webhook
-
-
-@dataclass(frozen=True)
-class Outcome:
-    delivered: bool
-    error: str | None = None
-    gone: bool = False
-    retry_after: timedelta | None = None
 
 
 class RelayMetrics:
@@ -115,12 +90,7 @@ class Relay(OutboxWorker):
         self.timeout = timeout or httpx.Timeout(10.0, connect=5.0, pool=5.0)
         self.concurrency, self.per_platform = concurrency, per_platform
         self.poll_interval, self.metrics = poll_interval, metrics
-        self._client = httpx.AsyncClient(
-            timeout=self.timeout,
-            follow_redirects=False,
-            transport=transport,
-            headers={"user-agent": USER_AGENT},
-        )
+        self._client = webhooks.client(self.timeout, transport)
         self._destinations: dict[str, tuple[float, Destination]] = {}
         self._busy: dict[str, int] = {}
 
@@ -147,39 +117,17 @@ class Relay(OutboxWorker):
             self._busy[platform] -= 1
 
     async def _attempt(self, row: Claimed) -> Outcome:
-        try:
-            destination = await self._destination(row.platform_id or "")
-            return await self._post(destination, row)
-        except UnsafeCallbackUrl as exc:
-            return Outcome(False, f"callback refused: {exc}")
-        except httpx.TimeoutException as exc:
-            return Outcome(False, f"timed out ({type(exc).__name__})")
-        except httpx.HTTPError as exc:
-            return Outcome(False, f"{type(exc).__name__}: {exc}")
-
-    async def _post(self, destination: Destination, row: Claimed) -> Outcome:
-        body = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False)
-        sent_at = datetime.fromtimestamp(time.time(), UTC)
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": row.event_id or f"outbox_{row.id}",
-            "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": destination.signer.sign(
-                row.event_id or f"outbox_{row.id}", sent_at, body
-            ),
-        }
-        target = await pinned(
-            destination.url, allow_private=self.allow_private, resolver=self.resolver
+        destination = await self._destination(row.platform_id or "")
+        return await webhooks.deliver(
+            self._client,
+            destination.url,
+            destination.signer,
+            row.event_id or f"outbox_{row.id}",
+            row.payload,
+            allow_private=self.allow_private,
+            resolver=self.resolver,
+            now=self.db.clock.now(),
         )
-        headers["host"] = target.host
-        response = await self._client.post(
-            target.url, content=body.encode(), headers=headers, extensions=target.extensions
-        )
-        if 200 <= response.status_code < 300:
-            return Outcome(True)
-        error = f"HTTP {response.status_code}"
-        wait = retry_after(response.headers.get("retry-after"), self.db.clock.now())
-        return Outcome(False, error, gone=response.status_code == 410, retry_after=wait)
 
     async def _record(self, row: Claimed, outcome: Outcome) -> None:
         if outcome.delivered:
