@@ -11,11 +11,11 @@ from storage.models import Escalation
 TARGET_NAMES = {"first_take": "first take", "resolution": "resolution"}
 
 
-def _target(target: str) -> str:
+def target_name(target: str) -> str:
     return TARGET_NAMES.get(target, target)
 
 
-def _subject(esc: Escalation) -> str:
+def escalation_subject(esc: Escalation) -> str:
     return f"{escaped(customer_name(esc), 200)} ({reason_label(esc)}, {esc.priority})"
 
 
@@ -23,15 +23,16 @@ def sla_alert(
     esc: Escalation, target: str, breached: bool, due: datetime, oncall_group: str | None
 ) -> CardMessage:
     """In the escalation's thread; an at-risk alert calls the on-call group."""
+    name, when = target_name(target), slack_date(due)
     if breached:
-        text = f":rotating_light: *SLA breached*: the {_target(target)} was due {slack_date(due)}."
+        text = f":rotating_light: *SLA breached*: the {name} was due {when}."
     else:
-        text = f":warning: *SLA at risk*: the {_target(target)} is due {slack_date(due)}."
+        text = f":warning: *SLA at risk*: the {name} is due {when}."
         if oncall_group:
             text += f" <!subteam^{oncall_group}> can someone take this?"
     if esc.assignee_id and breached:
         text += f" Owner: {mention(esc.assignee_id, esc.assignee_name)}."
-    fallback = ("SLA breached" if breached else "SLA at risk") + f": {_target(target)}"
+    fallback = ("SLA breached" if breached else "SLA at risk") + f": {name}"
     return CardMessage(text=plain(fallback), blocks=[SectionBlock(text=text)])
 
 
@@ -43,14 +44,16 @@ def sla_breach_for_managers(
         if esc.assignee_id
         else "Nobody has taken it."
     )
-    what = f"*SLA breached*: {_subject(esc)}: the {_target(target)} was due {slack_date(due)}."
+    subject, when = escalation_subject(esc), slack_date(due)
+    what = f"*SLA breached*: {subject}: the {target_name(target)} was due {when}."
     return _breach(esc, f"{what} {owner}", card_link)
 
 
 def sla_breach_for_owner(
     esc: Escalation, target: str, due: datetime, card_link: str | None
 ) -> CardMessage:
-    what = f"The {_target(target)} of your escalation {_subject(esc)} was due {slack_date(due)}."
+    subject, when = escalation_subject(esc), slack_date(due)
+    what = f"The {target_name(target)} of your escalation {subject} was due {when}."
     return _breach(esc, what, card_link)
 
 

@@ -5,6 +5,7 @@ the Slack worker renders them from the rows as they are when it runs. Platform r
 the complete event body, frozen at commit, so every attempt sends the same bytes.
 """
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -30,6 +31,7 @@ class SlackEffect(StrEnum):
     RATING = "thread.rating"  # the customer's rating, in the thread
     AUTO_CLOSED = "thread.auto_closed"  # closed for the customer's silence, to its owner
     SUGGESTION = "thread.suggestion"  # the bot's drafted reply: posted, or shown sent or stale
+    NOTIFY = "notify"  # a [[notifications]] entry of kind slack: a post elsewhere, or a mention
 
 
 class PlatformEvent(StrEnum):
@@ -79,10 +81,11 @@ def slack_row_for(
     )
 
 
-def platform_row(
-    esc: Escalation, event_type: PlatformEvent, event_id: str, now: datetime, extra: dict[str, Any]
-) -> OutboxRow:
-    body = {
+def event_body(
+    esc: Escalation, event_type: str, now: datetime, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An event as platforms and webhook subscribers get it, the escalation as it is now."""
+    return {
         "type": event_type,
         "timestamp": iso(now),
         "data": {
@@ -92,6 +95,12 @@ def platform_row(
             **extra,
         },
     }
+
+
+def platform_row(
+    esc: Escalation, event_type: PlatformEvent, event_id: str, now: datetime, extra: dict[str, Any]
+) -> OutboxRow:
+    body = event_body(esc, event_type, now, extra)
     return OutboxRow(
         topic=Topic.platform,
         kind=event_type,
