@@ -24,10 +24,22 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from api.durations import Duration, parse_duration
+from api.notification_config import (
+    KINDS as NOTIFICATION_KINDS,
+)
+from api.notification_config import (
+    NotificationEntry,
+    SmtpSection,
+    WebhookEntry,
+    check_entries,
+)
+from blocks.email import EmailTemplates
 from blocks.texts import KINDS, CustomerTexts, TemplateKey, TemplateProblem
 from storage.file_links import DEFAULT_TTL
 from storage.machine import DEFAULT_EDIT_WINDOW
 from storage.models import Priority, Reason
+from storage.notifications import Subscription
 from storage.sla import WEEKDAYS, SlaPolicy, TargetTimes, business_hours
 
 log = logging.getLogger("baton.config")
@@ -36,27 +48,6 @@ log = logging.getLogger("baton.config")
 class ConfigError(ValueError):
     """A problem in the configuration file; the message names the key."""
 
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """``"90s"``, ``"15m"``, ``"4h"``, ``"1d"``."""
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str):
-        raise ValueError('a duration is a string such as "90s", "15m" or "4h"')
-    match = _DURATION.match(value)
-    if match is None:
-        raise ValueError(f'{value!r} is not a duration such as "90s", "15m" or "4h"')
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be longer than zero")
-    return timedelta(seconds=seconds)
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*$")
 
@@ -219,7 +210,29 @@ class Config(_Section):
     relay: RelaySection = RelaySection()
     files: FilesSection = FilesSection()
     lifecycle: LifecycleSection = LifecycleSection()
+    notifications: list[NotificationEntry] = Field(default_factory=list)
+    smtp: SmtpSection | None = None
     templates: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _notifications_can_go(self) -> "Config":
+        check_entries(self.notifications, self.smtp)
+        return self
+
+    def subscriptions(self) -> list[Subscription]:
+        return [entry.subscription() for entry in self.notifications]
+
+    def email_templates(self) -> EmailTemplates:
+        overrides = self.templates.get(EMAIL_TEMPLATES) or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"templates.{EMAIL_TEMPLATES}: expected a table")
+        return EmailTemplates(overrides)
+
+    def secret_values(self) -> list[str]:
+        """The secrets the file holds or names, for logging to mask."""
+        secrets = [e.signing_secret() for e in self.notifications if isinstance(e, WebhookEntry)]
+        # With and without the prefix: the key is the part after it.
+        return [*secrets, *(s.removeprefix("whsec_") for s in secrets)]
 
     def sla_policy(self) -> SlaPolicy:
         sla = self.sla
@@ -239,6 +252,7 @@ class Config(_Section):
         return CustomerTexts(template_overrides(self.templates))
 
 
+EMAIL_TEMPLATES = "email"  # [templates.email]: the notification emails' texts
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 
 
@@ -268,16 +282,30 @@ def template_overrides(raw: dict[str, Any]) -> dict[TemplateKey, dict[str, str]]
                     f"'vi', or 'platform')"
                 )
 
-    table("templates", None, None, raw)
+    table("templates", None, None, {k: v for k, v in raw.items() if k != EMAIL_TEMPLATES})
     return found
 
 
+def _where(loc: tuple[int | str, ...]) -> str:
+    """A key as the file writes it: ``notifications[2].to`` (a list's index in brackets; the
+    kind pydantic adds after an entry's index left out)."""
+    where = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            where += f"[{part}]"
+        elif part.startswith(("[", "function-")) or _entry_kind(loc, i):
+            continue
+        else:
+            where += f".{part}" if where else part
+    return where
+
+
+def _entry_kind(loc: tuple[int | str, ...], i: int) -> bool:
+    return i >= 2 and loc[i - 2] == "notifications" and loc[i] in NOTIFICATION_KINDS
+
+
 def _describe(error: ErrorDetails) -> str:
-    where = ".".join(
-        str(p)
-        for p in error["loc"]
-        if not (isinstance(p, str) and p.startswith(("[", "function-")))
-    )
+    where = _where(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
@@ -292,9 +320,11 @@ def parse_config(data: dict[str, Any], source: str = "configuration") -> Config:
         raise ConfigError(f"{source}: {problems}") from None
     try:
         texts = config.customer_texts()
+        emails = config.email_templates()
     except (ConfigError, TemplateProblem) as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    for warning in texts.warnings:  # accepted: such escalations get the shipped text
+    # Accepted: such escalations (or emails) get the shipped text.
+    for warning in [*texts.warnings, *emails.warnings]:
         log.warning("%s: %s", source, warning)
     return config
 

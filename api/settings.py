@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     escalation_channel: str | None = Field(None, validation_alias=_env("BATON_ESCALATION_CHANNEL"))
     managers_channel: str | None = Field(None, validation_alias=_env("BATON_MANAGERS_CHANNEL"))
     log_level: str = Field("INFO", validation_alias=_env("BATON_LOG_LEVEL"))
+    # The password for [smtp] username (email notifications).
+    smtp_password: SecretStr | None = Field(None, validation_alias=_env("BATON_SMTP_PASSWORD"))
     # Where platforms reach Baton: the start of the links to agents' files.
     public_url: AnyHttpUrl = Field(
         AnyHttpUrl(DEFAULT_PUBLIC_URL), validation_alias=_env("BATON_PUBLIC_URL")
@@ -66,6 +68,7 @@ class Settings(BaseSettings):
             self.slack_signing_secret,
             self.slack_app_token,
             self.secret_key,
+            self.smtp_password,
         )
         return [s.get_secret_value() for s in held if s is not None]
 

@@ -3,8 +3,9 @@
 from pydantic import SecretStr
 
 from api.config import Config
+from api.notification_config import SlackEntry
 from api.settings import Settings
-from bot.config import SlackConfig
+from bot.config import SlackConfig, SlackNotice
 from bot.routing import Route, Router
 
 
@@ -16,6 +17,11 @@ def slack_config(settings: Settings, config: Config) -> SlackConfig | None:
     """None without ``SLACK_BOT_TOKEN`` (Baton runs as an API only); an error naming what
     is missing when Slack is half set up."""
     if settings.slack_bot_token is None:
+        told = [i for i, e in enumerate(config.notifications) if isinstance(e, SlackEntry)]
+        if told:
+            raise SlackNotConfigured(
+                f"notifications[{told[0]}]: a slack notification needs Slack (SLACK_BOT_TOKEN)"
+            )
         return None
     if settings.slack_signing_secret is None:
         raise SlackNotConfigured(
@@ -47,6 +53,11 @@ def slack_config(settings: Settings, config: Config) -> SlackConfig | None:
         managers_channel=settings.managers_channel or config.slack.managers_channel,
         oncall_group=config.slack.oncall_group,
         max_file_bytes=config.files.max_bytes,
+        notices={
+            entry.key: SlackNotice(entry.channel, entry.mention_text())
+            for entry in config.notifications
+            if isinstance(entry, SlackEntry)
+        },
     )
 
 

@@ -1,8 +1,18 @@
 """What the Slack side needs to know, built once by the app from the settings."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from bot.routing import Router
+
+
+@dataclass(frozen=True)
+class SlackNotice:
+    """A [[notifications]] entry of kind slack: a post in ``channel`` (None: in the card's
+    thread), opening with ``mention`` (Slack's markup, e.g. ``<!here>``; '' for none)."""
+
+    channel: str | None
+    mention: str
 
 
 @dataclass(frozen=True)
@@ -18,3 +28,4 @@ class SlackConfig:
     managers_channel: str | None = None
     oncall_group: str | None = None
     max_file_bytes: int = 25 * 1024**2  # the largest file sent to the customer
+    notices: Mapping[str, SlackNotice] = field(default_factory=dict)  # by entry key

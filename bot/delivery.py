@@ -16,7 +16,7 @@ saying why, and the managers are told once per channel (storage.rerouting).
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from blocks.card import CardMessage, escalation_card
+from blocks.notifications import notification_post
 from blocks.reminders import owner_nudge
 from blocks.rerouting import rerouted_for_managers, rerouted_line
 from blocks.sla import sla_alert, sla_breach_for_managers, sla_breach_for_owner
@@ -43,6 +44,7 @@ from blocks.thread import (
     rating_message,
 )
 from blocks.thread import note_message as note_post
+from bot.config import SlackNotice
 from bot.files import FetchedFile, FileSource, NotFetched
 from bot.pacing import ChannelPacer
 from bot.posts import CARD_KEY, key_for, post_metadata
@@ -168,8 +170,10 @@ class SlackDelivery(OutboxWorker):
         oncall_group: str | None = None,
         files: FileSource | None = None,
         upload_transport: httpx.AsyncBaseTransport | None = None,
+        notices: Mapping[str, SlackNotice] | None = None,
     ) -> None:
-        """``files`` fetches customers' attachments (none: they stay links)."""
+        """``files`` fetches customers' attachments (none: they stay links); ``notices``
+        are the [[notifications]] entries of kind slack, by key."""
         # ``concurrency`` rows at work (database and Slack calls) at once; up to ``in_hand``
         # claimed, the rest waiting for their channel's turn or for a place at work.
         super().__init__(
@@ -181,6 +185,7 @@ class SlackDelivery(OutboxWorker):
         self.pacer = pacer or ChannelPacer()
         self.metrics = metrics
         self.files = files
+        self.notices = notices or {}
         self._uploads = httpx.AsyncClient(timeout=UPLOAD_TIMEOUT, transport=upload_transport)
         self._team_id: str | None = None
         self._bot_name = "Baton"  # as auth.test names the bot, once asked
@@ -200,6 +205,7 @@ class SlackDelivery(OutboxWorker):
             SlackEffect.RATING: self._rating,
             SlackEffect.AUTO_CLOSED: self._auto_closed,
             SlackEffect.SUGGESTION: self._suggestion,
+            SlackEffect.NOTIFY: self._notify,
         }
 
     async def aclose(self, grace: float = 0.0) -> None:
@@ -271,6 +277,8 @@ class SlackDelivery(OutboxWorker):
     async def _park(self, row: Claimed, error: str) -> None:
         code = error.split(" ", 1)[0]
         fix = FIXES.get(code)
+        if fix and row.kind == SlackEffect.NOTIFY:
+            fix = "check the channel of the [[notifications]] entry, and /invite the bot there"
         log.warning(
             "slack: gave up on %s for escalation %s: %s%s",
             row.kind,
@@ -477,6 +485,23 @@ class SlackDelivery(OutboxWorker):
         elif esc.assignee_id:
             post = sla_breach_for_owner(esc, target, due, link)
             await self._post_to_person(attempt, esc.assignee_id, esc, post, key=key)
+
+    async def _notify(self, attempt: _Attempt, thread: SlackThread) -> None:
+        """A [[notifications]] entry's post: in its channel with a link to the card, or a
+        mention in the card's thread."""
+        row = attempt.row
+        notice = self.notices.get(str(row.payload.get("subscription")))
+        if notice is None:
+            raise Park("its [[notifications]] entry is no longer configured")
+        esc = await self._escalation(row.escalation_id)
+        key = f"{row.kind}:{row.event_id}:{row.payload['subscription']}"
+        if notice.channel is None:
+            post = notification_post(esc, row.payload["event"], notice.mention, None)
+            await self._post_in_thread(attempt, thread, post, key=key)
+            return
+        link = await self._permalink(thread)
+        post = notification_post(esc, row.payload["event"], notice.mention, link)
+        await self._post_once(attempt, notice.channel, esc, post, key=key)
 
     async def _owner_nudge(self, attempt: _Attempt, thread: SlackThread) -> None:
         """Remind the owner, in a DM, that their customer is waiting; not if the

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
-from storage import digest_runs, idempotency, nudges, sla_alerts, slack_events
+from storage import digest_runs, idempotency, notifications, nudges, sla_alerts, slack_events
 from storage.database import Database
 from storage.models import Escalation, Topic
+from storage.notifications import Notices
 from storage.outbox import deliveries
 from storage.sla import SlaPolicy
 
@@ -32,9 +33,10 @@ async def purge_slack_events(db: Database) -> int:
     return await slack_events.purge_seen(db)
 
 
-async def sla_sweep(db: Database, policy: SlaPolicy) -> int:
-    """Raise the SLA alerts due now (each once, whichever replica sweeps first)."""
-    alerts = await sla_alerts.sweep(db, policy)
+async def sla_sweep(db: Database, policy: SlaPolicy, notices: Notices | None = None) -> int:
+    """Raise the SLA alerts due now (each once, whichever replica sweeps first), telling the
+    subscribers that want to hear."""
+    alerts = await sla_alerts.sweep(db, policy, notices)
     for alert in alerts:
         log.info(
             "SLA %s: %s of %s (due %s)",
@@ -53,6 +55,15 @@ async def owner_nudges(db: Database, quiet_for: timedelta) -> int:
     for nudge in sent:
         log.info("nudged %s about %s", nudge.owner_id, nudge.escalation_id)
     return len(sent)
+
+
+async def hourly_emails(db: Database) -> int:
+    """Gather each ended hour's events into one email per hourly [[notifications]] entry
+    (each event once, whichever replica gathers it)."""
+    emails = await notifications.collect_hourly(db)
+    if emails:
+        log.info("notifications: %d hourly emails to send", emails)
+    return emails
 
 
 CloseQuiet = Callable[[timedelta], Awaitable[list[Escalation]]]

@@ -13,6 +13,7 @@ from scheduler.jobs import (
     DailyDigest,
     auto_close,
     daily_digest,
+    hourly_emails,
     outbox_sweep,
     owner_nudges,
     purge_idempotency_keys,
@@ -21,6 +22,7 @@ from scheduler.jobs import (
 )
 from storage.database import Database
 from storage.models import Topic
+from storage.notifications import Notices
 from storage.sla import SlaPolicy
 
 IDEMPOTENCY_PURGE_EVERY = timedelta(minutes=10)
@@ -30,6 +32,7 @@ SLA_SWEEP_EVERY = timedelta(seconds=15)
 NUDGE_SWEEP_EVERY = timedelta(seconds=30)
 DIGEST_CHECK_EVERY = timedelta(minutes=1)
 AUTO_CLOSE_SWEEP_EVERY = timedelta(minutes=1)
+HOURLY_EMAILS_EVERY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,23 @@ class Schedule:
     # Closes escalations whose customer was quiet this long (None: never).
     auto_close_after: timedelta | None = None
     close_quiet: CloseQuiet | None = None
+    notices: Notices | None = None  # the [[notifications]] subscribers
 
 
 def build_scheduler(db: Database, schedule: Schedule | None = None) -> AsyncIOScheduler:
     schedule = schedule or Schedule()
     scheduler = AsyncIOScheduler(timezone="UTC")
-    _every(scheduler, schedule.sla_sweep_every, sla_sweep, "sla.sweep", db, schedule.sla)
+    _every(
+        scheduler,
+        schedule.sla_sweep_every,
+        sla_sweep,
+        "sla.sweep",
+        db,
+        schedule.sla,
+        schedule.notices,
+    )
+    if schedule.notices is not None and any(s.hourly for s in schedule.notices.subscriptions):
+        _every(scheduler, HOURLY_EMAILS_EVERY, hourly_emails, "notifications.hourly", db)
     if schedule.nudge_after is not None:
         every = min(NUDGE_SWEEP_EVERY, schedule.nudge_after)
         _every(scheduler, every, owner_nudges, "owner.nudge", db, schedule.nudge_after)

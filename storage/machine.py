@@ -43,6 +43,7 @@ from storage.models import (
     Status,
     Suggestion,
 )
+from storage.notifications import Notices
 from storage.outbox.rows import SlackEffect, slack_row
 from storage.platforms import PlatformNames
 from storage.public import PersonPublic, RelayedMessagePublic, escalation_public, iso
@@ -144,14 +145,16 @@ class Machine:
         *,
         edit_window: timedelta = DEFAULT_EDIT_WINDOW,
         file_links: FileLinks | None = None,
+        notices: Notices | None = None,
     ) -> None:
         """``file_links`` make the customer's links to agents' files; without them an
-        agent's file cannot be relayed."""
+        agent's file cannot be relayed. ``notices``: the [[notifications]] subscribers."""
         self.db = db
         self.texts = texts
         self.sla = sla or SlaPolicy()
         self.edit_window = edit_window
         self.file_links = file_links
+        self.notices = notices if notices is not None else Notices(db)
         self._scope: str | None = None
         self._platform_names = PlatformNames(db)
         self._wait_cache: dict[str, tuple[float, int]] = {}
@@ -191,7 +194,9 @@ class Machine:
             setattr(esc, column, value)
         customer_message = await self._customer_text(CREATE, esc, wait_minutes=wait_minutes)
         effects = CREATE.effects(
-            {"priority": str(esc.priority)}, platform_data={"customer_message": customer_message}
+            {"priority": str(esc.priority)},
+            platform_data={"customer_message": customer_message},
+            subscribers=await self.notices.matching(esc, CREATE.notify),
         )
         created = rows_of(esc, now, effects)
         files, uploads = attachments.uploads(
@@ -304,6 +309,7 @@ class Machine:
             actor=taking.agent,
             platform_data={"agent": agent, "customer_message": text},
             without=() if taking.card_posted else (SlackEffect.CARD_UPDATE,),
+            subscribers=await self.notices.matching(esc, taking.move.notify),
         )
         record(s, esc, taking.now, effects)
         return esc
@@ -744,7 +750,10 @@ class Machine:
                 esc,
                 now,
                 move.effects(
-                    {**ending.details, **ending.audit}, actor=agent, platform_data=platform_data
+                    {**ending.details, **ending.audit},
+                    actor=agent,
+                    platform_data=platform_data,
+                    subscribers=await self.notices.matching(esc, move.notify),
                 ),
             )
             return esc

@@ -71,10 +71,14 @@ class Resolution(StrEnum):
 
 
 class Topic(StrEnum):
-    """Who drains an outbox row: the Slack worker or the platform relay."""
+    """Who drains an outbox row: the Slack worker, the platform relay, or the notifier
+    (emails and webhooks to subscribers). Rows of ``hourly`` are not drained: they wait for
+    their hour's email, which collects them."""
 
     slack = "slack"
     platform = "platform"
+    notify = "notify"
+    hourly = "hourly"
 
 
 class DeliveryState(StrEnum):
@@ -348,12 +352,13 @@ class OutboxRow(SQLModel, table=True):
         Index("ix_outbox_due", "topic", "state", "next_attempt_at"),
         Index("ix_outbox_escalation", "escalation_id", "topic", "id"),
         Index("ix_outbox_done", "state", "done_at"),
-        # For the claim (storage.outbox.deliveries.claim_due): each escalation's oldest pending row,
-        # and each topic's pending rows in id order.
+        # For the claim (storage.outbox.deliveries.claim_due): each escalation's (and lane's)
+        # oldest pending row, and each topic's pending rows in id order.
         Index(
             "ix_outbox_pending_escalation",
             "topic",
             "escalation_id",
+            "lane",
             "id",
             sqlite_where=text(PENDING_PREDICATE),
             postgresql_where=text(PENDING_PREDICATE),
@@ -376,6 +381,10 @@ class OutboxRow(SQLModel, table=True):
     topic: Topic = _word()
     kind: str
     escalation_id: str = Field(foreign_key="escalations.id")
+    # Rows of one escalation are delivered in order per lane: '' for the card's and the
+    # platform's, one per subscriber for notifications (a subscriber that is down holds up
+    # only its own).
+    lane: str = Field(default="", sa_column_kwargs={"server_default": text("''")})
     platform_id: str | None = None
     event_id: str | None = None
     payload: dict[str, Any] = _json(default_factory=dict)

@@ -7,6 +7,7 @@ same levels, one updates the row and writes the alert's outbox rows; the other u
 nothing and writes nothing.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,9 +17,18 @@ from sqlmodel import col
 
 from storage.database import Database
 from storage.models import Escalation
+from storage.notifications import Notices, Subscription
 from storage.outbox.rows import SlackEffect, slack_row
 from storage.sla import BREACHED, SlaPolicy, Target
-from storage.transitions import SLA_AT_RISK, SLA_BREACHED, Claim, Effects, claim, record
+from storage.transitions import (
+    SLA_AT_RISK,
+    SLA_BREACHED,
+    Claim,
+    Effects,
+    Transition,
+    claim,
+    record,
+)
 
 BATCH = 500
 
@@ -35,8 +45,12 @@ class Alert:
         return self.level >= BREACHED
 
 
-async def sweep(db: Database, policy: SlaPolicy, *, limit: int = BATCH) -> list[Alert]:
-    """Raise every alert due now; returns the alerts this sweeper raised."""
+async def sweep(
+    db: Database, policy: SlaPolicy, notices: Notices | None = None, *, limit: int = BATCH
+) -> list[Alert]:
+    """Raise every alert due now, telling the ``notices`` subscribers that want to hear;
+    returns the alerts this sweeper raised."""
+    notices = notices if notices is not None else Notices(db)
     now = db.clock.now()
     # Only running clocks have a next check, so the index on it alone finds the work; a
     # status condition here would tempt SQLite's planner into the status index instead.
@@ -46,11 +60,13 @@ async def sweep(db: Database, policy: SlaPolicy, *, limit: int = BATCH) -> list[
         candidates = list((await s.execute(due)).scalars())
     raised: list[Alert] = []
     for esc in candidates:
-        raised.extend(await _advance(db, policy, esc, now))
+        raised.extend(await _advance(db, policy, notices, esc, now))
     return raised
 
 
-async def _advance(db: Database, policy: SlaPolicy, esc: Escalation, now: datetime) -> list[Alert]:
+async def _advance(
+    db: Database, policy: SlaPolicy, notices: Notices, esc: Escalation, now: datetime
+) -> list[Alert]:
     priority, start = str(esc.priority), esc.created_at
     reached = esc.running_sla_levels()
     levels = {
@@ -75,19 +91,23 @@ async def _advance(db: Database, policy: SlaPolicy, esc: Escalation, now: dateti
         col(Escalation.resolution_sla_level) == esc.resolution_sla_level,
         col(Escalation.sla_check_at) == esc.sla_check_at,
     )
+    told = {alert: await notices.matching(esc, _move(alert).notify) for alert in alerts}
     async with db.write() as s:
         if await claim(s, Claim(esc.id, values, as_seen)) is None:
             return []  # another sweeper, or a transition, got there first
         for alert in alerts:
-            record(s, esc, now, _effects(esc, alert))
+            record(s, esc, now, _effects(esc, alert, told[alert]))
         if alerts:
             s.add(slack_row(esc, SlackEffect.CARD_UPDATE, now))
     return alerts
 
 
-def _effects(esc: Escalation, alert: Alert) -> Effects:
+def _move(alert: Alert) -> Transition:
+    return SLA_BREACHED if alert.breached else SLA_AT_RISK
+
+
+def _effects(esc: Escalation, alert: Alert, subscribers: Sequence[Subscription]) -> Effects:
     data = {"target": str(alert.target), "level": alert.level, "due_at": alert.due_at.isoformat()}
-    if not alert.breached:
-        return SLA_AT_RISK.effects(data)
     # A breach goes to the managers, and to the owner if there is one.
-    return SLA_BREACHED.effects(data, without=() if esc.assignee_id else (SlackEffect.SLA_OWNER,))
+    without = () if not alert.breached or esc.assignee_id else (SlackEffect.SLA_OWNER,)
+    return _move(alert).effects(data, without=without, subscribers=subscribers)

@@ -2,9 +2,9 @@
 
 The table says, for each move: the statuses it may start from (and whether, from taken,
 only the owner may make it), the status it ends in, the audit event it leaves, the Slack
-effects and the platform event it asks for, and the customer text that goes with that
-event. ``storage.machine`` takes its rules from here, and so do the sweeps (the owner
-nudge, the SLA alerts).
+effects and the platform event it asks for, the customer text that goes with that event,
+and the event ``[[notifications]]`` subscribers may hear of. ``storage.machine`` takes its
+rules from here, and so do the sweeps (the owner nudge, the SLA alerts).
 
 A move is one transaction, written in two steps:
 
@@ -26,6 +26,7 @@ from sqlmodel import SQLModel, col
 
 from storage.errors import InvalidTransition, NotOwner, StorageError
 from storage.models import ACTIVE_STATUSES, Escalation, Event, OutboxRow, Status
+from storage.notifications import Subscription, subscription_rows
 from storage.outbox.rows import PlatformEvent, SlackEffect, platform_row, slack_row
 
 
@@ -63,6 +64,8 @@ class Effects:
     platform: PlatformEvent | None = None
     platform_data: Mapping[str, Any] = field(default_factory=dict)
     message_id: str | None = None  # the message a thread.message row posts
+    notify: str | None = None  # the event subscribers hear of
+    subscribers: tuple[Subscription, ...] = ()  # those that want to hear of it
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class Transition:
     slack: tuple[SlackEffect, ...] = ()  # the Slack effects, in order
     platform: PlatformEvent | None = None  # the platform event
     customer_text: str | None = None  # the customer text the platform event carries
+    notify: str | None = None  # the event [[notifications]] subscribers may hear of
 
     def allows(self, status: Status) -> bool:
         return status in self.source
@@ -127,12 +131,25 @@ class Transition:
         platform_data: Mapping[str, Any] | None = None,
         message_id: str | None = None,
         without: Sequence[SlackEffect] = (),
+        subscribers: Sequence[Subscription] | None = None,
     ) -> Effects:
         """The move's effects, but for the Slack ones named in ``without`` (what Slack shows
-        already)."""
+        already). A move that notifies is told its ``subscribers`` (``Notices.matching``),
+        if only to say there are none."""
+        assert self.notify is None or subscribers is not None, f"{self.event}: who is told?"
         slack = tuple(kind for kind in self.slack if kind not in without)
         platform = platform_data if platform_data is not None else {}
-        return Effects(self.event, data, actor, slack, self.platform, platform, message_id)
+        return Effects(
+            self.event,
+            data,
+            actor,
+            slack,
+            self.platform,
+            platform,
+            message_id,
+            self.notify,
+            tuple(subscribers or ()),
+        )
 
 
 ALL_STATUSES = tuple(Status)
@@ -142,14 +159,17 @@ QUEUED, TAKEN, ACTIVE = (Status.queued,), (Status.taken,), ACTIVE_STATUSES
 CREATE = Transition(
     "create", "created", source=(), to=Status.queued,
     slack=(SlackEffect.CARD_POST,), platform=PlatformEvent.CREATED, customer_text="created",
+    notify="escalation.created",
 )
 TAKE = Transition(
     "take", "taken", source=QUEUED, to=Status.taken,
     slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.TAKEN, customer_text="taken",
+    notify="escalation.taken",
 )
 REASSIGN = Transition(
     "assign", "reassigned", source=TAKEN, to=Status.taken,
     slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.TAKEN, customer_text="taken",
+    notify="escalation.taken",
 )
 UNASSIGN = Transition(
     "assign", "unassigned", source=TAKEN, to=Status.queued,
@@ -166,15 +186,17 @@ CUSTOMER_MESSAGE = Transition(
 RETURN = Transition(
     "return", "returned", source=ACTIVE, to=Status.returned, owner_only=True,
     slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.RETURNED, customer_text="returned",
+    notify="escalation.returned",
 )
 CLOSE = Transition(
     "close", "closed", source=ACTIVE, to=Status.closed, owner_only=True,
     slack=(SlackEffect.CARD_UPDATE,), platform=PlatformEvent.CLOSED, customer_text="closed",
+    notify="escalation.closed",
 )
 AUTO_CLOSE = Transition(
     "close", "closed", source=TAKEN, to=Status.closed,
     slack=(SlackEffect.CARD_UPDATE, SlackEffect.AUTO_CLOSED), platform=PlatformEvent.CLOSED,
-    customer_text="closed",
+    customer_text="closed", notify="escalation.closed",
 )
 SUGGEST = Transition(
     "suggest a reply for", "suggested", source=ACTIVE, slack=(SlackEffect.SUGGESTION,),
@@ -212,11 +234,12 @@ NUDGE = Transition(
 )
 SLA_AT_RISK = Transition(
     "raise an alert on", "sla_at_risk", source=ACTIVE,
-    slack=(SlackEffect.SLA_ALERT,),
+    slack=(SlackEffect.SLA_ALERT,), notify="sla.at_risk",
 )
 SLA_BREACHED = Transition(
     "raise an alert on", "sla_breached", source=ACTIVE,
     slack=(SlackEffect.SLA_ALERT, SlackEffect.SLA_MANAGERS, SlackEffect.SLA_OWNER),
+    notify="sla.breached",
 )
 # fmt: on
 
@@ -256,6 +279,10 @@ def rows_of(esc: Escalation, now: datetime, effects: Effects) -> Rows:
         outbox.append(
             platform_row(esc, effects.platform, event.id, now, dict(effects.platform_data))
         )
+    if effects.notify is not None and effects.subscribers:
+        # What the platform hears with its event, or (an SLA alert) what the trail says.
+        data = effects.platform_data if effects.platform is not None else effects.data
+        outbox.extend(subscription_rows(esc, effects.subscribers, effects.notify, event, data, now))
     return Rows(event, outbox)
 
 

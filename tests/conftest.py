@@ -39,6 +39,8 @@ from tests.receiver import Receiver
 PG_URL = os.environ.get("BATON_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("BATON_REQUIRE_PG") == "1"
 TEST_SECRET_KEY = new_secret_key()
+# The SMTP server's password in the notification tests, and a wrong one: neither may be logged.
+SMTP_PASSWORD, WRONG_SMTP_PASSWORD = "smtp-Pa55word-for-tests", "not-the-smtp-Pa55word"
 T = TypeVar("T")
 # Every log of the session is scanned for secrets at its end (see tests/secret_scan.py).
 pytest_plugins = ["tests.secret_scan"]

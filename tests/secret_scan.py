@@ -22,7 +22,7 @@ import pytest
 
 from api.logs import RedactingFilter
 from tests.bot.conftest import SIGNING_SECRET
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import SMTP_PASSWORD, TEST_SECRET_KEY, WRONG_SMTP_PASSWORD
 
 # Written independently of api/logs.py's patterns on purpose: this is what checks them.
 SHAPES = {
@@ -33,7 +33,7 @@ SHAPES = {
     "bearer credential": r"(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{4,}",
 }
 # The secret values the suite's settings hold besides tokens (which have shapes above).
-TEST_SECRETS = (TEST_SECRET_KEY, SIGNING_SECRET)
+TEST_SECRETS = (TEST_SECRET_KEY, SIGNING_SECRET, SMTP_PASSWORD, WRONG_SMTP_PASSWORD)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # as configure_logging's
 CONTEXT = 40
 BASETEMP = pytest.StashKey[Path]()

@@ -350,6 +350,9 @@ CHECKS: dict[str, Check] = {
         ok("id event type escalation state attempts last error")
     ),
     "baton deliveries list --slack --failed": meanwhile(ok("id event type escalation state")),
+    "baton deliveries list --notifications --failed": meanwhile(
+        ok("id event type escalation state")
+    ),
     "baton deliveries replay --all-failed": meanwhile(ok("Queued 0 parked deliveries again.")),
     "baton digest --dry-run": meanwhile(ok("Still waiting", "Nguyen Van A")),
     "baton digest --now --date 2026-11-23": meanwhile(
@@ -467,7 +470,7 @@ def test_the_configuration_reference_is_complete_and_its_example_loads() -> None
         for f in Settings.model_fields.values()
         for name in getattr(f.validation_alias, "choices", [])
     }
-    assert len(variables) == 12
+    assert len(variables) == 13
     for name in variables:
         assert f"| `{name}` |" in README, f"{name} is missing from the README's table"
     for f in Settings.model_fields.values():
@@ -477,6 +480,8 @@ def test_the_configuration_reference_is_complete_and_its_example_loads() -> None
     [example] = re.findall(r"^```toml\n(.*?)^```", README, re.S | re.M)
     config = parse_config(tomllib.loads(example), "README")
     assert config.sla.targets and config.routing and config.templates
+    assert {entry.kind for entry in config.notifications} == {"email", "webhook", "slack"}
+    assert config.smtp is not None
     for section in ("api", "slack", "sla", "scheduler", "digest"):
         for key in type(getattr(config, section)).model_fields:
             assert f"`{section}.{key}`" in README or f"`{section}.{key}." in README, key

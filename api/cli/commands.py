@@ -216,20 +216,36 @@ def deliveries_list(
     slack: Annotated[
         bool, typer.Option("--slack", help="Posts to Slack (cards, thread posts) instead.")
     ] = False,
+    notifications: Annotated[
+        bool,
+        typer.Option(
+            "--notifications", help="Emails and webhooks of the notifications entries instead."
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
-    """List events sent (or to be sent) to platforms, or posts to Slack with --slack."""
+    """List events sent (or to be sent) to platforms, posts to Slack with --slack, or
+    notifications with --notifications (the type names the entry; email.hourly rows hold
+    an hour's events, which wait as hourly rows until then)."""
+    if slack and notifications:
+        raise _fail("choose one of --slack and --notifications")
+    topics = (
+        (Topic.slack,)
+        if slack
+        else (Topic.notify, Topic.hourly)
+        if notifications
+        else (Topic.platform,)
+    )
 
     def listed(db: Database) -> Awaitable[list[OutboxRow]]:
-        topic = Topic.slack if slack else Topic.platform
-        return deliveries.list_deliveries(db, topic=topic, failed_only=failed, limit=limit)
+        return deliveries.list_deliveries(db, topics=topics, failed_only=failed, limit=limit)
 
     header = ("id", "event", "type", "escalation", "state", "attempts", "last error")
     rows = [
         (
             str(row.id),
             row.event_id or "",
-            row.kind,
+            f"{row.kind} ({row.lane})" if row.lane else row.kind,
             row.escalation_id,
             str(row.state),
             str(row.attempts),
@@ -401,7 +417,9 @@ def _services() -> "Services":
         raise _fail(str(exc)) from None
     except OSError as exc:  # e.g. the key file beside a database in a missing directory
         raise _fail(f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}") from None
-    configure_logging(settings.log_level, settings.secret_values())
+    configure_logging(
+        settings.log_level, [*settings.secret_values(), *services.config.secret_values()]
+    )
     return services
 
 

@@ -4,6 +4,7 @@ created or altered."""
 
 from pydantic import ValidationError
 
+from api.cli.doctor_notifications import notification_findings
 from api.cli.doctor_slack import slack_findings
 from api.cli.findings import Finding, failed, ok, skipped
 from api.config import Config, ConfigError
@@ -36,6 +37,7 @@ async def examine() -> list[Finding]:
     else:
         found += await callback_findings(settings, platforms)
     found += await slack_findings(settings, config)
+    found += await notification_findings(settings, config)
     return found
 
 

@@ -13,6 +13,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from api.cli.findings import Finding, failed, ok, skipped
 from api.config import Config
+from api.notification_config import SlackEntry
 from api.settings import SLACK_API_URL, Settings
 from bot.scopes import PURPOSES, needed_scopes
 
@@ -160,6 +161,9 @@ def configured_channels(settings: Settings, config: Config) -> dict[str, list[st
         roles.setdefault(rule.slack_channel, []).append(f"routing rule {number}")
     if managers:
         roles.setdefault(managers, []).append("managers channel")
+    for index, entry in enumerate(config.notifications):
+        if isinstance(entry, SlackEntry) and entry.channel:
+            roles.setdefault(entry.channel, []).append(f"notifications[{index}]")
     return roles
 
 

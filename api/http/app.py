@@ -15,8 +15,10 @@ from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.ratelimit import make_rate_limiter
 from api.http.routes import escalations, files, health, slack, stats
 from api.keys import KeyCache
+from api.notification_config import EmailEntry, WebhookEntry
 from api.relay.callback_urls import Resolver, system_resolver
 from api.relay.file_fetch import FileFetcher
+from api.relay.notifications import Mail, Notifier
 from api.relay.platform import Relay, RelayMetrics
 from api.services import Services
 from api.settings import Settings
@@ -26,6 +28,7 @@ from bot.app import build_app_homes, build_slack_app, http_handler, socket_mode_
 from bot.client import people_client, worker_client
 from bot.delivery import SlackDelivery, SlackMetrics
 from bot.digest import DigestPoster
+from bot.links import ThreadLinks
 from bot.pacing import ChannelPacer
 from bot.people import People
 from scheduler.jobs import DailyDigest
@@ -36,6 +39,7 @@ from storage.database import Database
 from storage.machine import Machine
 from storage.migrate import upgrade
 from storage.models import Topic
+from storage.notifications import Notices
 
 
 def build_services(
@@ -64,6 +68,7 @@ def build_services(
             config.sla_policy(),
             edit_window=config.relay.edit_window,
             file_links=settings.file_links(db.clock, config.files.url_ttl),
+            notices=Notices(db, config.subscriptions()),
         ),
         box=settings.secret_box(),
         limiter=make_rate_limiter(db, config.api.rate_limit),
@@ -87,6 +92,27 @@ def build_relay(svc: Services) -> Relay:
     )
 
 
+def build_notifier(svc: Services) -> Notifier | None:
+    """None unless [[notifications]] has email or webhook entries."""
+    entries = [e for e in svc.config.notifications if isinstance(e, EmailEntry | WebhookEntry)]
+    if not entries:
+        return None
+    smtp = svc.config.smtp
+    mail = (
+        Mail(smtp.server(svc.settings.smtp_password), svc.config.email_templates())
+        if smtp is not None
+        else None
+    )
+    return Notifier(
+        svc.db,
+        entries,
+        mail=mail,
+        links=ThreadLinks(svc.db, worker_client(svc.slack)) if svc.slack is not None else None,
+        allow_private=svc.settings.allow_private_callbacks,
+        resolver=svc.resolver,
+    )
+
+
 def build_slack_delivery(svc: Services) -> SlackDelivery | None:
     if svc.slack is None:
         return None
@@ -103,6 +129,7 @@ def build_slack_delivery(svc: Services) -> SlackDelivery | None:
             allow_private=svc.settings.allow_private_callbacks,
             resolver=svc.resolver,
         ),
+        notices=svc.slack.notices,
     )
 
 
@@ -127,11 +154,22 @@ def build_timed_jobs(svc: Services) -> AsyncIOScheduler:
         sla_sweep_every=svc.config.scheduler.sla_sweep,
         nudge_after=svc.config.scheduler.inactivity_nudge,
         digest=digest,
-        drained=tuple(Topic) if svc.slack is not None else (Topic.platform,),
+        drained=_drained(svc),
         auto_close_after=svc.config.lifecycle.auto_close_after,
         close_quiet=svc.machine.close_quiet,
+        notices=svc.machine.notices,
     )
     return build_scheduler(svc.db, schedule)
+
+
+def _drained(svc: Services) -> tuple[Topic, ...]:
+    """The outbox topics this configuration has a worker drain."""
+    topics = [Topic.platform]
+    if svc.slack is not None:
+        topics.append(Topic.slack)
+    if any(isinstance(e, EmailEntry | WebhookEntry) for e in svc.config.notifications):
+        topics.append(Topic.notify)
+    return tuple(topics)
 
 
 # Well within the 10 s or more a process manager gives a stopping process before it kills it.
@@ -144,6 +182,7 @@ class Workers:
 
     relay: Relay
     slack: SlackDelivery | None
+    notifier: Notifier | None
     tasks: list[asyncio.Task[None]]
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
@@ -154,6 +193,8 @@ class Workers:
         closing = [self.relay.aclose(grace)]
         if self.slack is not None:
             closing.append(self.slack.aclose(grace))
+        if self.notifier is not None:
+            closing.append(self.notifier.aclose(grace))
         await asyncio.gather(*closing)
 
 
@@ -163,9 +204,12 @@ def start_workers(svc: Services) -> Workers:
     slack_worker = build_slack_delivery(svc)
     if slack_worker is not None:
         tasks.append(asyncio.create_task(slack_worker.run(), name="slack"))
+    notifier = build_notifier(svc)
+    if notifier is not None:
+        tasks.append(asyncio.create_task(notifier.run(), name="notify"))
     if svc.homes is not None:
         tasks.append(asyncio.create_task(svc.homes.run(), name="app-homes"))
-    return Workers(relay, slack_worker, tasks)
+    return Workers(relay, slack_worker, notifier, tasks)
 
 
 def create_app(

@@ -1,7 +1,7 @@
 """Draining the outbox: claim what is due, then record how each attempt went.
 
-Order per escalation: only the oldest pending row of an escalation (per topic) can be
-claimed, so event N+1 waits until N is delivered or parked. Claims are leases: a worker
+Order per escalation: only the oldest pending row of an escalation (per topic and lane) can
+be claimed, so event N+1 waits until N is delivered or parked. Claims are leases: a worker
 that dies mid-delivery loses its rows to another worker when the lease runs out. On
 PostgreSQL, claiming uses ``FOR UPDATE SKIP LOCKED`` so replicas never claim the same row;
 SQLite has one writer at a time anyway.
@@ -58,6 +58,8 @@ class Claimed:
     attempts: int
     give_up_at: datetime | None
     reclaimed: bool = False  # an earlier claim ended without a recorded outcome (a crash)
+    lane: str = ""
+    created_at: datetime | None = None
 
     @property
     def uncertain(self) -> bool:
@@ -78,6 +80,8 @@ def _claimed(row: OutboxRow) -> Claimed:
         row.attempts,
         row.give_up_at,
         reclaimed=row.claimed_by is not None,
+        lane=row.lane,
+        created_at=row.created_at,
     )
 
 
@@ -90,7 +94,7 @@ async def claim_due(
     exclude_platforms: Collection[str] = (),
     lease: timedelta = LEASE,
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due rows, at most one per escalation, oldest first."""
+    """Claim up to ``limit`` due rows, at most one per escalation and lane, oldest first."""
     if limit <= 0:
         return []
     now = db.clock.now()
@@ -134,14 +138,14 @@ def _inline(value: str) -> Any:
 
 
 def _oldest_pending_of_its_escalation() -> Any:
-    """The id of the oldest pending row of the outer row's escalation and topic: a lookup
+    """The id of the oldest pending row of the outer row's escalation, topic and lane: a lookup
     in ``ix_outbox_pending_escalation`` per row the claim considers.
 
     Written as a correlated ``min`` rather than ``NOT EXISTS (an earlier pending row)``:
     without statistics PostgreSQL estimates every step at one row, and it planned that
     anti-join as a nested loop rescanning all of the topic's pending rows for each row,
     quadratic in the backlog. A correlated scalar subquery stays a probe per row, and only
-    an index ordered by id after (topic, escalation) serves its ``min`` cheaply. The topic
+    an index ordered by id after (topic, escalation, lane) serves its ``min`` cheaply. The topic
     is the outer row's, not the literal: with the literal, ``ix_outbox_pending_<topic>``
     qualifies too, and without statistics the planner took it (walking the topic's pending
     rows from the start for every probe)."""
@@ -151,6 +155,7 @@ def _oldest_pending_of_its_escalation() -> Any:
         .where(
             col(earlier.topic) == col(OutboxRow.topic),
             col(earlier.escalation_id) == col(OutboxRow.escalation_id),
+            col(earlier.lane) == col(OutboxRow.lane),
             col(earlier.state) == _inline(DeliveryState.pending),
         )
         .correlate(OutboxRow)
@@ -332,9 +337,13 @@ async def release_own(db: Database, topic: Topic, worker: str, keep: Collection[
 
 
 async def list_deliveries(
-    db: Database, *, topic: Topic = Topic.platform, failed_only: bool = False, limit: int = 100
+    db: Database,
+    *,
+    topics: Collection[Topic] = (Topic.platform,),
+    failed_only: bool = False,
+    limit: int = 100,
 ) -> list[OutboxRow]:
-    stmt = select(OutboxRow).where(col(OutboxRow.topic) == topic)
+    stmt = select(OutboxRow).where(col(OutboxRow.topic).in_(list(topics)))
     if failed_only:
         stmt = stmt.where(col(OutboxRow.state) == DeliveryState.failed)
     stmt = stmt.order_by(col(OutboxRow.id).desc()).limit(limit)

@@ -192,6 +192,95 @@ def test_bad_rates_are_refused(text: str) -> None:
         parse_rate(text)
 
 
+SMTP = '[smtp]\nhost = "smtp.acme.example"\nfrom = "Baton <baton@acme.example>"\n'
+EMAIL = (
+    '[[notifications]]\nkind = "email"\nto = ["leads@acme.example"]\nevents = ["sla.breached"]\n'
+)
+HOOK = 'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\nevents = ["sla.breached"]\n'
+NOTIFICATION_CONFIGS = [
+    pytest.param(EMAIL, ["notifications[0]", "[smtp]"], id="email-without-smtp"),
+    pytest.param(
+        SMTP + EMAIL + EMAIL.replace("sla.breached", "escalation.created"),
+        ["notifications[1]", "notifications[0]", "merge"],
+        id="two-entries-one-destination",
+    ),
+    pytest.param(
+        SMTP + EMAIL.replace("leads@acme.example", "leads at acme"),
+        ["notifications[0].to", "leads at acme"],
+        id="not-an-address",
+    ),
+    pytest.param(
+        SMTP + EMAIL.replace('"sla.breached"', '"sla.breachd"'),
+        ["notifications[0].events[0]"],
+        id="unknown-event",
+    ),
+    pytest.param(
+        SMTP + EMAIL.replace('events = ["sla.breached"]', "events = []"),
+        ["notifications[0].events"],
+        id="no-events",
+    ),
+    pytest.param(
+        SMTP + EMAIL + 'priority = ["urgnt"]\n', ["notifications[0].priority"], id="bad-priority"
+    ),
+    pytest.param(SMTP + EMAIL + 'batch = "daily"\n', ["notifications[0].batch"], id="bad-batch"),
+    pytest.param(
+        '[[notifications]]\nkind = "pager"\nevents = ["sla.breached"]\n',
+        ["notifications[0]", "pager"],
+        id="unknown-kind",
+    ),
+    pytest.param(
+        '[[notifications]]\nkind = "webhook"\nurl = "ftp://ops.example/h"\n' + HOOK,
+        ["notifications[0].url", "https"],
+        id="webhook-not-http",
+    ),
+    pytest.param(
+        '[[notifications]]\nkind = "webhook"\nurl = "https://ops.example/h"\n'
+        'events = ["sla.breached"]\n',
+        ["notifications[0]", "secret_env"],
+        id="webhook-without-secret",
+    ),
+    pytest.param(
+        '[[notifications]]\nkind = "webhook"\nurl = "https://ops.example/h"\n'
+        'secret = "hunter2"\nevents = ["sla.breached"]\n',
+        ["notifications[0]", "whsec_"],
+        id="webhook-secret-not-a-secret",
+    ),
+    pytest.param(
+        '[[notifications]]\nkind = "webhook"\nurl = "https://ops.example/h"\n'
+        'secret_env = "BATON_TEST_UNSET_HOOK_SECRET"\nevents = ["sla.breached"]\n',
+        ["notifications[0]", "BATON_TEST_UNSET_HOOK_SECRET is not set"],
+        id="webhook-secret-env-unset",
+    ),
+    pytest.param(
+        '[[notifications]]\nkind = "slack"\nevents = ["sla.breached"]\n',
+        ["notifications[0]", "channel"],
+        id="slack-nowhere",
+    ),
+    pytest.param(
+        '[[notifications]]\nkind = "slack"\nmention = "everyone"\nevents = ["sla.breached"]\n',
+        ["notifications[0].mention", "everyone"],
+        id="slack-bad-mention",
+    ),
+    pytest.param(
+        '[[notifications]]\nkind = "slack"\nchannel = "#leads"\nevents = ["sla.breached"]\n',
+        ["notifications[0].channel", "#leads"],
+        id="slack-channel-name",
+    ),
+    pytest.param(
+        SMTP.replace('from = "Baton <baton@acme.example>"\n', "") + EMAIL,
+        ["smtp.from"],
+        id="smtp-without-from",
+    ),
+    pytest.param(SMTP + "tls = true\nstarttls = true\n", ["smtp", "exclude"], id="smtp-two-tls"),
+    pytest.param(SMTP + "port = 0\n", ["smtp.port"], id="smtp-port-0"),
+    pytest.param(
+        SMTP + EMAIL + '[templates.email]\nsubject = "{{ nope }}"\n',
+        ["templates.email.subject", "nope"],
+        id="email-template-unknown-variable",
+    ),
+]
+
+
 BAD_CONFIGS = [
     pytest.param('colour = "blue"\n', ["colour", "unknown key"], id="unknown-top-level-key"),
     pytest.param("[api]\nburst = 100\n", ["api.burst", "unknown key"], id="unknown-api-key"),
@@ -252,18 +341,18 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         '[[routing]]\npriority = ["urgnt"]\nslack_channel = "C1"\n',
-        ["routing.0.priority"],
+        ["routing[0].priority"],
         id="routing-unknown-priority",
     ),
     pytest.param(
         '[[routing]]\npriority = ["urgent"]\n',
-        ["routing.0.slack_channel"],
+        ["routing[0].slack_channel"],
         id="routing-without-channel",
     ),
     pytest.param(
         '[[routing]]\nslack_channel = "C1"\n'
         '[[routing]]\nreason = ["angry"]\nslack_channel = "C2"\n',
-        ["routing.1.reason"],
+        ["routing[1].reason"],
         id="second-rule-unknown-reason",
     ),
     pytest.param(
@@ -286,6 +375,7 @@ BAD_CONFIGS = [
         ["templates.platform.acme.vi.taken"],
         id="platform-locale-override",
     ),
+    *NOTIFICATION_CONFIGS,
 ]
 
 

@@ -116,11 +116,11 @@ def _modal(senv: SlackEnv) -> dict[str, Any] | None:
 @pytest.mark.parametrize(
     ("rule", "named"),
     [
-        ('customer_channel = []\nslack_channel = "C1"', "routing.0.customer_channel"),
-        ('priority = ["critical"]\nslack_channel = "C1"', "routing.0.priority"),
-        ('reason = ["angry"]\nslack_channel = "C1"', "routing.0.reason"),
-        ('platform = ["acme"]', "routing.0.slack_channel"),
-        ('chanel = ["whatsapp"]\nslack_channel = "C1"', "routing.0.chanel: unknown key"),
+        ('customer_channel = []\nslack_channel = "C1"', "routing[0].customer_channel"),
+        ('priority = ["critical"]\nslack_channel = "C1"', "routing[0].priority"),
+        ('reason = ["angry"]\nslack_channel = "C1"', "routing[0].reason"),
+        ('platform = ["acme"]', "routing[0].slack_channel"),
+        ('chanel = ["whatsapp"]\nslack_channel = "C1"', "routing[0].chanel: unknown key"),
     ],
 )
 def test_a_bad_rule_stops_start_up_naming_it(tmp_path: Path, rule: str, named: str) -> None:

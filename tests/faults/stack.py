@@ -36,13 +36,14 @@ SLACK_PATIENCE = 3.0  # Slack gives up on an answer after three seconds, then re
 SLACK_RETRIES = 3  # and it retries an event three times
 
 
-def _config() -> str:
-    """No request budget (the bursts are the point) and one routing rule per channel."""
+def _config(more: str = "") -> str:
+    """No request budget (the bursts are the point) and one routing rule per channel, then
+    ``more``."""
     rules = "".join(
         f'\n[[routing]]\ncustomer_channel = ["web-{n:02d}"]\nslack_channel = "{channel}"\n'
         for n, channel in enumerate(CHANNELS)
     )
-    return f'[api]\nrate_limit = "0"\n{rules}'
+    return f'[api]\nrate_limit = "0"\n{rules}\n{more}'
 
 
 def new_escalation(n: int) -> dict[str, Any]:
@@ -202,11 +203,17 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    workdir: Path, database_url: str, served_database_url: str | None = None
+    workdir: Path,
+    database_url: str,
+    served_database_url: str | None = None,
+    *,
+    more_config: str = "",
+    more_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """The stand-in Slack (every agent in every routed channel), the platform receiver and
     the platform registered; replicas are started by the test and stopped here. They reach
-    the database at ``served_database_url`` (a proxy of the test's, say), if given."""
+    the database at ``served_database_url`` (a proxy of the test's, say), if given;
+    ``more_config`` is added to the configuration file, ``more_env`` to the environment."""
     users = people()
     channels = {c: {BOT_USER, *users} for c in CHANNELS}
     slack = StandIn(channels=channels, users=users).start()
@@ -214,7 +221,7 @@ def running_stack(
     stack: Stack | None = None
     try:
         config = workdir / "baton.toml"
-        config.write_text(_config())
+        config.write_text(_config(more_config))
         env = {
             **clean_env(),
             "BATON_DATABASE_URL": database_url,
@@ -226,6 +233,7 @@ def running_stack(
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "BATON_SLACK_API_URL": slack.url,
             "BATON_ESCALATION_CHANNEL": CHANNELS[0],
+            **(more_env or {}),
         }
         credentials = register_platform(platform.url, env, cwd=workdir)
         platform.secret = credentials["webhook_secret"]

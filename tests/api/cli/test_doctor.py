@@ -10,8 +10,9 @@ import pytest
 
 from api.demo.slack_standin import BOT_USER, StandIn
 from bot.manifest import bot_scopes
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import SMTP_PASSWORD, TEST_SECRET_KEY, WRONG_SMTP_PASSWORD
 from tests.processes import BATON, clean_env, register_platform
+from tests.smtp_server import SmtpTestServer, make_certificate
 
 CHANNEL, MANAGERS = "C0ESCALATE", "C0MANAGERS"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -240,3 +241,36 @@ def test_an_unreadable_setting_is_named(tmp_path: Path) -> None:
     line = finding(result.stdout, "settings")
     assert "BATON_ALLOW_PRIVATE_CALLBACKS: Input should be a valid boolean" in line
     assert "fix: correct the environment variables named above" in line
+
+
+def _notifications_config(tmp_path: Path, smtp: SmtpTestServer, ca_file: Path) -> Path:
+    config = tmp_path / "baton.toml"
+    config.write_text(
+        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nusername = "baton"\n'
+        f'from = "Baton <baton@acme.example>"\nca_file = "{ca_file}"\ntimeout = "5s"\n'
+        '[[notifications]]\nkind = "email"\nto = ["leads@acme.example"]\n'
+        'events = ["sla.breached"]\n'
+        '[[notifications]]\nkind = "slack"\nchannel = "C0LEADS"\nevents = ["sla.breached"]\n'
+    )
+    return config
+
+
+def test_the_smtp_login_and_the_notification_channels_are_checked(
+    slack: StandIn, tmp_path: Path
+) -> None:
+    certificate = make_certificate(tmp_path)
+    with SmtpTestServer(certificate, username="baton", password=SMTP_PASSWORD) as smtp:
+        config = _notifications_config(tmp_path, smtp, certificate.ca_file)
+        env = slack_env(slack, tmp_path, BATON_CONFIG=str(config))
+        install(env, tmp_path)
+        good = doctor({**env, "BATON_SMTP_PASSWORD": SMTP_PASSWORD}, tmp_path)
+        bad = doctor({**env, "BATON_SMTP_PASSWORD": WRONG_SMTP_PASSWORD}, tmp_path)
+    assert finding(good.stdout, "SMTP").startswith("✓")
+    assert "as baton" in finding(good.stdout, "SMTP")
+    line = finding(bad.stdout, "SMTP")
+    assert line.startswith("✗") and "BATON_SMTP_PASSWORD" in line
+    assert WRONG_SMTP_PASSWORD not in bad.stdout + bad.stderr
+    # The bot is not in the notification's channel: named, with its fix.
+    channel = finding(good.stdout, "channel C0LEADS")
+    assert channel.startswith("✗") and "notifications[1]" in channel
+    assert good.returncode == 1
