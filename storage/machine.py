@@ -11,14 +11,16 @@ the API through ``Machine.for_platform``, which finds only that platform's escal
 import copy
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, case, func, insert, literal, select, text, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from storage import attachments, auto_close
@@ -67,6 +69,7 @@ from storage.transitions import (
     SUGGEST,
     TAKE,
     UNASSIGN,
+    Effects,
     Rows,
     Transition,
     claim,
@@ -114,6 +117,17 @@ class NewEscalation:
     assign_to: Actor | None = None
 
 
+class Via(StrEnum):
+    """Where a move came from, as metrics count it."""
+
+    slack = "slack"
+    api = "api"
+    baton = "baton"  # a timed job (auto-close)
+
+
+MoveCounter = Callable[[str, Via], None]  # (the move's audit event type, where it came from)
+
+
 @dataclass(frozen=True)
 class Unset:
     """Marks a PATCH field that was not given (as opposed to given as null)."""
@@ -146,16 +160,20 @@ class Machine:
         edit_window: timedelta = DEFAULT_EDIT_WINDOW,
         file_links: FileLinks | None = None,
         notices: Notices | None = None,
+        moves: MoveCounter | None = None,
     ) -> None:
         """``file_links`` make the customer's links to agents' files; without them an
-        agent's file cannot be relayed. ``notices``: the [[notifications]] subscribers."""
+        agent's file cannot be relayed. ``notices``: the [[notifications]] subscribers.
+        ``moves`` is told of every move once its transaction commits (for metrics)."""
         self.db = db
         self.texts = texts
         self.sla = sla or SlaPolicy()
         self.edit_window = edit_window
         self.file_links = file_links
         self.notices = notices if notices is not None else Notices(db)
+        self.moves = moves
         self._scope: str | None = None
+        self._via = Via.slack  # who moves through this machine; see ``for_platform``
         self._platform_names = PlatformNames(db)
         self._wait_cache: dict[str, tuple[float, int]] = {}
         self._creations = GroupCommit(db, self._insert_drafts)
@@ -163,9 +181,15 @@ class Machine:
     def for_platform(self, platform_id: str) -> "Machine":
         """This machine as a platform's API key sees it: only that platform's escalations
         are found (another's answer NotFound). Caches and writers stay shared."""
-        scoped = copy.copy(self)
+        scoped = self._acting(Via.api)
         scoped._scope = platform_id
         return scoped
+
+    def _acting(self, via: "Via") -> "Machine":
+        """This machine, its moves counted as made through ``via``."""
+        acting = copy.copy(self)
+        acting._via = via
+        return acting
 
     # ----------------------------------------------------------------- creation
 
@@ -226,6 +250,7 @@ class Machine:
         if files:
             await s.execute(insert(FileAttachment), files)
         await record_all(s, [d.rows for d in fresh])
+        self._count_on_commit(s, [d.rows.event.type for d in fresh], via=Via.api)
         results = []
         for draft in drafts:
             result = (
@@ -311,7 +336,7 @@ class Machine:
             without=() if taking.card_posted else (SlackEffect.CARD_UPDATE,),
             subscribers=await self.notices.matching(esc, taking.move.notify),
         )
-        record(s, esc, taking.now, effects)
+        self._record(s, esc, taking.now, effects)
         return esc
 
     async def reply(
@@ -390,7 +415,7 @@ class Machine:
             # A reply written in Slack is in the thread already.
             without=() if said.slack_ts is None else (SlackEffect.THREAD_MESSAGE,),
         )
-        record(s, esc, now, effects)
+        self._record(s, esc, now, effects)
         return esc, msg
 
     async def hold_slack_message(
@@ -412,7 +437,7 @@ class Machine:
         }
         async with self.db.write() as s:
             esc = await self._load(s, esc_id)
-            return record(s, esc, self.db.clock.now(), HOLD.effects(data, actor=author))
+            return self._record(s, esc, self.db.clock.now(), HOLD.effects(data, actor=author))
 
     async def take_and_send(
         self, esc_id: str, agent: Actor, held_event_id: str
@@ -479,7 +504,7 @@ class Machine:
                 edited_at=iso(now),
             ).as_event_data()
             effects = EDIT_REPLY.effects(data, actor=author, platform_data={"message": message})
-            record(s, esc, now, effects)
+            self._record(s, esc, now, effects)
             msg.content = content
             return SlackChange.RELAYED
 
@@ -497,7 +522,7 @@ class Machine:
                 actor=author,
                 platform_data={"message_id": msg.id},
             )
-            record(s, esc, self.db.clock.now(), effects)
+            self._record(s, esc, self.db.clock.now(), effects)
             await s.delete(msg)
             return SlackChange.RELAYED
 
@@ -549,7 +574,7 @@ class Machine:
     ) -> Event:
         # A note written in Slack is in the thread already.
         without = (SlackEffect.THREAD_NOTE,) if from_slack else ()
-        return record(
+        return self._record(
             s, esc, now, NOTE.effects({"content": content}, actor=author, without=without)
         )
 
@@ -587,7 +612,7 @@ class Machine:
         msg = _message_row(esc.id, new, now)
         s.add(msg)
         data = {"message_id": msg.id, "role": str(new.role)}
-        record(s, esc, now, CUSTOMER_MESSAGE.effects(data, message_id=msg.id))
+        self._record(s, esc, now, CUSTOMER_MESSAGE.effects(data, message_id=msg.id))
         files, uploads = attachments.uploads(
             esc.id, esc.platform_id, [(msg.id, msg.attachments)], now
         )
@@ -641,7 +666,7 @@ class Machine:
                 where=auto_close.still_quiet(self.db.clock.now() - quiet_for),
             )
             try:
-                closed.append(await self._end(ending))
+                closed.append(await self._acting(Via.baton)._end(ending))
             except InvalidTransition:
                 continue  # the customer wrote, or someone closed it, meanwhile
         return closed
@@ -663,7 +688,7 @@ class Machine:
                 created_at=now,
             )
             s.add(sug)
-            record(s, esc, now, SUGGEST.effects({"suggestion_id": sug.id}, actor=by))
+            self._record(s, esc, now, SUGGEST.effects({"suggestion_id": sug.id}, actor=by))
             return sug
 
     async def send_suggestion(
@@ -704,7 +729,7 @@ class Machine:
             esc = await self._claim(s, RATE, esc_id, values)
             if esc is None:
                 raise RATE.refusal(esc_id, await self._load(s, esc_id))
-            record(s, esc, now, RATE.effects({"score": score, "comment": comment}, actor=by))
+            self._record(s, esc, now, RATE.effects({"score": score, "comment": comment}, actor=by))
             return esc
 
     async def resume_ai(self, esc_id: str, by: Actor) -> Escalation:
@@ -721,7 +746,7 @@ class Machine:
             esc = await self._claim(s, RESUME_AI, esc_id, values, where=paused)
             if esc is None:
                 raise _not_resumable(esc_id, await self._load(s, esc_id))
-            record(s, esc, now, RESUME_AI.effects({}, actor=by))
+            self._record(s, esc, now, RESUME_AI.effects({}, actor=by))
             return esc
 
     async def _end(self, ending: "_Ending") -> Escalation:
@@ -745,7 +770,7 @@ class Machine:
                 move, esc, agent=agent.as_dict(), **ending.text_variables
             )
             platform_data = {**ending.details, "customer_message": text}
-            record(
+            self._record(
                 s,
                 esc,
                 now,
@@ -789,7 +814,7 @@ class Machine:
         assert updated is not None, "the row is locked by this transaction"
         updated = await self._refresh_sla(s, updated)
         data = {"from": str(before), "to": str(priority)}
-        record(s, updated, change.now, CHANGE_PRIORITY.effects(data, actor=change.by))
+        self._record(s, updated, change.now, CHANGE_PRIORITY.effects(data, actor=change.by))
         return updated
 
     async def _assign(
@@ -829,7 +854,7 @@ class Machine:
         assert updated is not None, "the row is locked by this transaction"
         updated = await self._refresh_sla(s, updated)
         data = {"previous": previous}
-        record(s, updated, change.now, UNASSIGN.effects(data, actor=change.by))
+        self._record(s, updated, change.now, UNASSIGN.effects(data, actor=change.by))
         return updated
 
     # ---------------------------------------------------------------------- SLA
@@ -859,6 +884,25 @@ class Machine:
         return (await s.execute(stmt)).scalars().one()
 
     # ----------------------------------------------------------------- helpers
+
+    def _record(self, s: AsyncSession, esc: Escalation, now: datetime, effects: Effects) -> Event:
+        """Write a move's audit event and outbox rows; count the move once it commits."""
+        written = record(s, esc, now, effects)
+        self._count_on_commit(s, [effects.event])
+        return written
+
+    def _count_on_commit(
+        self, s: AsyncSession, kinds: Sequence[str], via: "Via | None" = None
+    ) -> None:
+        if self.moves is None or not kinds:
+            return
+        moves, made_via = self.moves, via or self._via
+
+        def committed(_: Session) -> None:
+            for kind in kinds:
+                moves(kind, made_via)
+
+        sa_event.listen(s.sync_session, "after_commit", committed, once=True)
 
     async def _claim(
         self,

@@ -58,6 +58,7 @@ def build_services(
         connect_timeout=config.database.connect_timeout.total_seconds(),
     )
     slack = slack_config(settings, config)
+    metrics = Metrics()
     return Services(
         settings=settings,
         config=config,
@@ -69,10 +70,11 @@ def build_services(
             edit_window=config.relay.edit_window,
             file_links=settings.file_links(db.clock, config.files.url_ttl),
             notices=Notices(db, config.subscriptions()),
+            moves=metrics.count_move,
         ),
         box=settings.secret_box(),
         limiter=make_rate_limiter(db, config.api.rate_limit),
-        metrics=Metrics(),
+        metrics=metrics,
         keys=KeyCache(db),
         resolver=resolver,
         slack=slack,

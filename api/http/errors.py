@@ -79,12 +79,14 @@ def storage_error_response(exc: StorageError) -> JSONResponse:
         case NotFound():
             return error_response(404, "not_found", message)
         case Conflict():
-            owner = {"id": exc.owner_id, "name": exc.owner_name}
-            return error_response(409, "conflict", message, {"owner": owner})
+            return error_response(
+                409, "conflict", message, {"owner": _owner(exc.owner_id, exc.owner_name)}
+            )
         case InvalidTransition():
             return error_response(409, "invalid_transition", message, {"status": str(exc.status)})
         case NotOwner():
-            return error_response(403, "forbidden", message, {"owner": exc.owner_name})
+            owner = _owner(exc.owner_id, exc.owner_name) if exc.owner_id else None
+            return error_response(403, "forbidden", message, {"owner": owner})
         case IdempotencyMismatch():
             return error_response(422, "idempotency_mismatch", message)
         case IdempotencyInFlight():
@@ -92,7 +94,14 @@ def storage_error_response(exc: StorageError) -> JSONResponse:
     return error_response(400, "bad_request", message)
 
 
-def _field(loc: tuple[Any, ...]) -> str:
+def _owner(owner_id: str | None, name: str | None) -> dict[str, str | None]:
+    """Who owns an escalation, as a 403 and a 409 both name them."""
+    return {"id": owner_id, "name": name}
+
+
+def _field(loc: tuple[Any, ...], kind: str = "") -> str:
+    if kind == "json_invalid":  # the location is a character position, not a field
+        return "body"
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
@@ -107,13 +116,16 @@ def _validation_message(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "json_invalid":
-        return "body is not valid JSON"
+        reason = (error.get("ctx") or {}).get("error")
+        where = f" at character {error['loc'][-1]}" if isinstance(error["loc"][-1], int) else ""
+        return f"not valid JSON{where}" + (f": {reason}" if reason else "")
     return str(error["msg"])
 
 
 def validation_response(exc: RequestValidationError) -> JSONResponse:
     details = [
-        {"field": _field(tuple(e["loc"])), "message": _validation_message(e)} for e in exc.errors()
+        {"field": _field(tuple(e["loc"]), e["type"]), "message": _validation_message(e)}
+        for e in exc.errors()
     ]
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
     return error_response(422, "validation_error", summary or "invalid request", details)

@@ -1,9 +1,13 @@
 """Prometheus metrics, on a registry of the app's own (no global state between apps)."""
 
 import time
+from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from storage.gauges import Gauges
+from storage.models import Topic
 
 
 class Metrics:
@@ -29,10 +33,41 @@ class Metrics:
         )
         self.transitions = Counter(
             "baton_transitions_total",
-            "State changes of escalations, by kind",
-            ["kind"],
+            "Moves of escalations, by kind (the audit event's type) and where they came from",
+            ["kind", "via"],
             registry=self.registry,
         )
+        self.open = Gauge(
+            "baton_open_escalations",
+            "Escalations queued or taken, by status and priority",
+            ["status", "priority"],
+            registry=self.registry,
+        )
+        self.oldest_waiting = Gauge(
+            "baton_oldest_waiting_seconds",
+            "How long the oldest queued escalation has waited to be taken (0: none waits)",
+            registry=self.registry,
+        )
+        self.pending = Gauge(
+            "baton_outbox_pending",
+            "Outbox rows waiting to be delivered, by topic",
+            ["topic"],
+            registry=self.registry,
+        )
+
+    def count_move(self, kind: str, via: str) -> None:
+        self.transitions.labels(kind, via).inc()
+
+    def show(self, gauges: Gauges, now: datetime) -> None:
+        """The gauges as read at this scrape; a combination gone since is gone here too."""
+        self.open.clear()
+        for (status, priority), count in gauges.open.items():
+            self.open.labels(status, priority).set(count)
+        since = gauges.oldest_waiting_since
+        self.oldest_waiting.set(0 if since is None else (now - since).total_seconds())
+        self.pending.clear()
+        for topic in Topic:
+            self.pending.labels(str(topic)).set(gauges.pending.get(topic, 0))
 
 
 class MetricsMiddleware:

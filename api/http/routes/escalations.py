@@ -198,7 +198,6 @@ async def take(
 ) -> EscalationPublic:
     agent = await resolve_agent(svc, body.agent, "agent")
     esc = await svc.machine.for_platform(owner.platform_id).take(escalation_id, agent)
-    svc.metrics.transitions.labels("take").inc()
     return EscalationPublic.of(esc)
 
 
@@ -215,7 +214,6 @@ async def reply(
     attachments = [a.model_dump(mode="json") for a in body.attachments]
     machine = svc.machine.for_platform(owner.platform_id)
     _, msg = await machine.reply(escalation_id, agent, body.content, attachments)
-    svc.metrics.transitions.labels("reply").inc()
     return MessagePublic.of(msg)
 
 
@@ -245,7 +243,6 @@ async def return_to_bot(
 ) -> EscalationPublic:
     agent = await resolve_agent(svc, body.agent, "agent")
     esc = await svc.machine.for_platform(owner.platform_id).return_to_bot(escalation_id, agent)
-    svc.metrics.transitions.labels("return").inc()
     return EscalationPublic.of(esc)
 
 
@@ -263,7 +260,6 @@ async def close(
         note=body.note,
         keep_ai_paused=body.keep_ai_paused,
     )
-    svc.metrics.transitions.labels("close").inc()
     return EscalationPublic.of(esc)
 
 
@@ -298,7 +294,6 @@ async def rate(
     ``invalid_transition`` while the escalation is queued or taken."""
     machine = svc.machine.for_platform(owner.platform_id)
     esc = await machine.rate(escalation_id, body.score, body.comment, platform_actor(owner))
-    svc.metrics.transitions.labels("rate").inc()
     return EscalationPublic.of(esc)
 
 
@@ -315,7 +310,6 @@ async def resume_ai(
     closed with ``keep_ai_paused``, answers 409 ``invalid_transition``."""
     machine = svc.machine.for_platform(owner.platform_id)
     esc = await machine.resume_ai(escalation_id, platform_actor(owner))
-    svc.metrics.transitions.labels("resume_ai").inc()
     return EscalationPublic.of(esc)
 
 

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.http.deps import ServicesDep
 from api.http.errors import ErrorEnvelope, error_response
+from storage.gauges import read_gauges
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("baton.health")
@@ -33,4 +34,5 @@ async def readyz(svc: ServicesDep) -> JSONResponse:
 @router.get("/metrics", response_class=Response)
 async def metrics(svc: ServicesDep) -> Response:
     """Prometheus metrics."""
+    svc.metrics.show(await read_gauges(svc.db), svc.db.clock.now())
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)

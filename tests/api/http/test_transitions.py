@@ -141,6 +141,8 @@ async def test_only_the_owner_replies_returns_or_closes_a_taken_one(
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
     assert "U0MINH" in response.json()["error"]["message"]
+    # The owner, in the shape a 409 for a lost take names them.
+    assert response.json()["error"]["details"] == {"owner": {"id": "U0MINH", "name": "U0MINH"}}
     assert await env.counts() == before
 
 
@@ -294,3 +296,26 @@ async def test_patch_without_priority_keeps_it(env: Env) -> None:
     detail = (await env.client.get(f"/v1/escalations/{esc['id']}", headers=env.auth)).json()
     assert detail["priority"] == "high"
     assert [e["type"] for e in detail["events"]] == ["created", "note"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"agent": "U0ANN", "content": ', "not valid JSON at character 30: Expecting value"),
+        (b'{"agent": "U0ANN",}', "not valid JSON at character 18: Expecting property name"),
+    ],
+)
+async def test_a_body_that_is_not_json_says_where_and_why(
+    env: Env, raw: bytes, message: str
+) -> None:
+    esc = await env.create()
+    await _post(env, esc["id"], "take", {"agent": "U0ANN"})
+    response = await env.client.post(
+        f"/v1/escalations/{esc['id']}/reply",
+        content=raw,
+        headers={**env.auth, "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    (detail,) = response.json()["error"]["details"]
+    assert detail["field"] == "body"
+    assert detail["message"].startswith(message)
