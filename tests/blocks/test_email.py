@@ -15,6 +15,7 @@ import pytest
 
 from blocks import email as notifications
 from blocks.email import (
+    EVENT_TYPES,
     EmailTemplates,
     Notice,
     RenderedEmail,
@@ -24,6 +25,7 @@ from blocks.email import (
     email_message,
 )
 from storage.models import Escalation, Priority, Status
+from storage.notifications import EVENTS
 from storage.public import escalation_public, iso
 from tests.blocks.models import NOW, escalation
 
@@ -521,3 +523,7 @@ def test_the_samples_are_shaped_as_real_events() -> None:
             real.event["data"].keys() - {"customer_message"}
         )
         assert sample.event["data"]["escalation"].keys() == escalation_public(escalation()).keys()
+
+
+def test_every_event_a_notification_may_ask_for_has_a_sample() -> None:
+    assert EVENT_TYPES == EVENTS
