@@ -90,7 +90,7 @@ async def _new_escalation(svc: ServicesDep, body: CreateEscalation) -> NewEscala
         conversation_id=body.conversation_id,
         customer=body.customer.model_dump(mode="json"),
         reason=body.reason,
-        priority=body.priority,
+        priority=body.priority if body.priority is not None else svc.config.api.default_priority,
         channel=body.channel,
         reason_detail=body.reason_detail,
         summary=body.summary,
