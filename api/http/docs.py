@@ -9,6 +9,8 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from api.http.webhooks import declare_webhooks
+
 ASSETS_URL = "/docs/assets"
 
 DESCRIPTION = """
@@ -46,7 +48,7 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def documented_app(lifespan: Lifespan) -> FastAPI:
-    """The FastAPI app, with its reference pages."""
+    """The FastAPI app, with its reference pages and its webhooks declared."""
     app = FastAPIOffline(
         title="Baton",
         summary="Hand conversations from an AI bot to a support team in Slack, and back.",
@@ -58,4 +60,5 @@ def documented_app(lifespan: Lifespan) -> FastAPI:
         # Swagger UI would otherwise ask validator.swagger.io about the document.
         swagger_ui_parameters={"validatorUrl": None},
     )
+    declare_webhooks(app)
     return app
