@@ -42,10 +42,3 @@ async def test_null_is_not_a_priority(high_by_default: Env) -> None:
     )
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["field"] == "priority"
-
-
-async def test_the_document_says_the_default_is_configurable(env: Env) -> None:
-    doc = (await env.client.get("/openapi.json")).json()
-    priority = doc["components"]["schemas"]["CreateEscalation"]["properties"]["priority"]
-    assert "default" not in priority
-    assert "default_priority" in priority["description"]
