@@ -14,7 +14,9 @@ from api.http.webhooks import declare_webhooks
 ASSETS_URL = "/docs/assets"
 
 DESCRIPTION = """
-Bot platforms hand conversations to a support team in Slack, follow them, and get them back.
+A bot platform escalates a conversation here; Baton posts it to Slack as a card, relays the
+team's replies to the customer through the platform's callback URL, and hands the
+conversation back to the bot when the team is done.
 
 **Authentication.** Every `/v1` request carries the platform's API key:
 `Authorization: Bearer <api key>`. A platform sees only its own escalations: another
