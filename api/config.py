@@ -74,6 +74,7 @@ class _Section(BaseModel):
 
 class ApiSection(_Section):
     rate_limit: Annotated[float, BeforeValidator(parse_rate)] = 50.0
+    default_priority: Priority = Priority.medium  # of an escalation created without one
 
 
 class DatabaseSection(_Section):

@@ -43,8 +43,8 @@ def iso(value: datetime | None) -> str | None:
 class PersonPublic(BaseModel):
     """An agent (a Slack user, named as the customer sees them) or a platform."""
 
-    id: str
-    name: str
+    id: str = Field(description="A Slack user id (`U…`) for an agent, or the platform's id.")
+    name: str = Field(description="The name the customer sees (the id if there is none).")
 
     @classmethod
     def of(cls, ident: str | None, name: str | None) -> Self | None:
@@ -55,41 +55,50 @@ class PersonPublic(BaseModel):
 class SlaPublic(BaseModel):
     """One SLA target: when it falls due, and how it stands."""
 
-    due_at: str
-    state: SlaState
+    due_at: str = Field(description="When the target falls due (ISO 8601, UTC).")
+    state: SlaState = Field(
+        description="`on_track`, `at_risk` or `breached` while the clock runs; `met` or "
+        "`missed` once it stopped (taken, or ended) before or after `due_at`."
+    )
 
 
 class RatingPublic(BaseModel):
     """The customer's rating of the help they got: the latest one."""
 
-    score: int = Field(ge=1, le=5)
-    comment: str | None
-    rated_at: str
+    score: int = Field(ge=1, le=5, description="1 (poor) to 5 (excellent).")
+    comment: str | None = Field(description="What the customer said about it.")
+    rated_at: str = Field(description="When it was rated (ISO 8601, UTC).")
 
 
 class EscalationPublic(BaseModel):
     """An escalation, as the API answers it and as every platform event carries it."""
 
-    id: str
-    conversation_id: str
-    status: Status
-    priority: Priority
-    reason: Reason
-    reason_detail: str | None
-    channel: str | None
+    id: str = Field(description="The escalation's id, `esc_…`.")
+    conversation_id: str = Field(description="The conversation's id on the platform.")
+    status: Status = Field(
+        description="`queued` (waiting for an agent), `taken` (an agent owns it), "
+        "`returned` (back to the bot) or `closed`. The AI is paused while queued or taken."
+    )
+    priority: Priority = Field(description="How urgent it is; it sets the SLA targets.")
+    reason: Reason = Field(description="Why the bot escalated.")
+    reason_detail: str | None = Field(description="The reason in the bot's words.")
+    channel: str | None = Field(description="Where the customer writes from (`whatsapp`…).")
     customer: dict[str, Any] = Field(description="The customer, as given at creation.")
     summary: str | None = Field(description="The bot's summary of the conversation.")
-    confidence: int | None
-    assignee: PersonPublic | None
+    confidence: int | None = Field(description="The bot's confidence, 0 to 100, as given.")
+    assignee: PersonPublic | None = Field(description="The agent who owns it; null unless taken.")
     sla: dict[str, SlaPublic] = Field(
         description="Each SLA target its priority has (first_take, resolution), by name."
     )
-    created_at: str
-    updated_at: str
-    taken_at: str | None
-    ended_at: str | None
-    resolution: Resolution | None
-    rating: RatingPublic | None
+    created_at: str = Field(description="When it was created (ISO 8601, UTC).")
+    updated_at: str = Field(description="When it last changed (ISO 8601, UTC).")
+    taken_at: str | None = Field(
+        description="When its owner took it, or was assigned it (kept once it ends); null "
+        "while queued."
+    )
+    ended_at: str | None = Field(description="When it was returned or closed.")
+    resolution: Resolution | None = Field(description="How it was closed; null unless closed.")
+    rating: RatingPublic | None = Field(description="The customer's latest rating, if any.")
 
     @classmethod
     def of(cls, esc: Escalation) -> Self:
@@ -97,12 +106,20 @@ class EscalationPublic(BaseModel):
 
 
 class MessagePublic(BaseModel):
-    id: str
-    role: Role
-    content: str
-    attachments: list[dict[str, Any]]
-    external_id: str | None
-    author: PersonPublic | None
+    """A message of the conversation, from either side."""
+
+    id: str = Field(description="The message's id, `msg_…`.")
+    role: Role = Field(description="Who wrote it.")
+    content: str = Field(description="What was written; an agent's reply as plain text.")
+    attachments: list[dict[str, Any]] = Field(
+        description="Files sent with it: each with `url` and, if known, `name` and "
+        "`mime_type`; a file an agent shared in Slack has instead its `id` (`att_…`, "
+        "downloaded from `GET /v1/files/{id}`), `name`, `mime_type` and `size`."
+    )
+    external_id: str | None = Field(description="The platform's id of the message, as given.")
+    author: PersonPublic | None = Field(
+        description="The agent who wrote it; null for the customer's side."
+    )
     timestamp: str = Field(description="When it was sent.")
     received_at: str = Field(description="When Baton stored it.")
 
@@ -123,12 +140,16 @@ class MessagePublic(BaseModel):
 class RelayedMessagePublic(BaseModel):
     """An agent's reply as ``escalation.message`` (and its edit) carries it to the platform."""
 
-    id: str
+    id: str = Field(description="The message's id, `msg_…`: an edit or a deletion names it.")
     content: str = Field(description="Plain text.")
     markdown: str = Field(description="The same text as CommonMark.")
-    attachments: list[dict[str, Any]]
-    agent: PersonPublic
-    sent_at: str
+    attachments: list[dict[str, Any]] = Field(
+        description="Files for the customer: each with `url` and, if known, `name` and "
+        "`mime_type`; an agent's file shared in Slack has Baton's link, which works without "
+        "an API key until it expires (`files.url_ttl`)."
+    )
+    agent: PersonPublic = Field(description="The agent who wrote it, named as customers see them.")
+    sent_at: str = Field(description="When the agent sent it (ISO 8601, UTC).")
     edited_at: str | None = Field(default=None, description="Only on an edit.")
     suggestion_id: str | None = Field(
         default=None, description="Only when the agent sent the bot's suggested reply."
@@ -146,13 +167,13 @@ class RelayedMessagePublic(BaseModel):
 class SuggestionPublic(BaseModel):
     """A reply the bot drafted, as the API answers it."""
 
-    id: str
-    escalation_id: str
-    content: str
-    markdown: str
-    created_at: str
+    id: str = Field(description="The suggestion's id, `sug_…`.")
+    escalation_id: str = Field(description="The escalation it is for.")
+    content: str = Field(description="The suggested reply, as plain text.")
+    markdown: str = Field(description="The same as CommonMark.")
+    created_at: str = Field(description="When it was suggested (ISO 8601, UTC).")
     sent_at: str | None = Field(description="When an agent sent it to the customer.")
-    sent_by: PersonPublic | None
+    sent_by: PersonPublic | None = Field(description="The agent who sent it.")
     message_id: str | None = Field(description="The message it was sent as.")
 
     @classmethod
@@ -173,11 +194,14 @@ class SuggestionPublic(BaseModel):
 class EventPublic(BaseModel):
     """An entry of the audit trail (a note is one)."""
 
-    id: str
-    type: str
-    actor: PersonPublic | None
-    data: dict[str, Any]
-    created_at: str
+    id: str = Field(description="The entry's id, `evt_…`: also the `webhook-id` of its event.")
+    type: str = Field(
+        description="What happened: `created`, `taken`, `reassigned`, `unassigned`, `reply`, "
+        "`message`, `note`, `returned`, `closed`, `priority_changed`, `rated`, `sla_at_risk`…"
+    )
+    actor: PersonPublic | None = Field(description="Who did it; null for Baton itself.")
+    data: dict[str, Any] = Field(description="The details of what happened, by type.")
+    created_at: str = Field(description="When it happened (ISO 8601, UTC).")
 
     @classmethod
     def of(cls, evt: Event) -> Self:
@@ -193,14 +217,14 @@ class EventPublic(BaseModel):
 class EscalationDetailPublic(EscalationPublic):
     """An escalation with its messages and its audit trail, oldest first."""
 
-    context: dict[str, Any]
-    close_note: str | None
-    keep_ai_paused: bool
+    context: dict[str, Any] = Field(description="What the bot knew and did, as given.")
+    close_note: str | None = Field(description="The note it was closed with.")
+    keep_ai_paused: bool = Field(description="Closed with the bot kept paused.")
     ai_resumed_at: str | None = Field(
         description="When the AI of an escalation closed with it kept paused was resumed."
     )
-    messages: list[MessagePublic]
-    events: list[EventPublic]
+    messages: list[MessagePublic] = Field(description="The conversation, oldest first.")
+    events: list[EventPublic] = Field(description="The audit trail, oldest first.")
 
     @classmethod
     def of_history(cls, esc: Escalation, messages: list[Message], events: list[Event]) -> Self:

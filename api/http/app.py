@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.config import Config
 from api.http.body_limit import BodyLimitMiddleware
+from api.http.docs import documented_app
 from api.http.errors import install_error_handlers
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.ratelimit import make_rate_limiter
@@ -273,12 +274,7 @@ def create_app(
                 await svc.slack_files.aclose()
             await svc.db.dispose()
 
-    app = FastAPI(
-        title="Baton",
-        summary="Hand conversations from an AI bot to a support team in Slack, and back.",
-        version="0.1.0",
-        lifespan=lifespan,
-    )
+    app = documented_app(lifespan)
     app.state.services = svc
     app.state.slack_handler = http_handler(slack_app) if slack_app is not None else None
     install_error_handlers(app)

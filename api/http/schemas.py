@@ -25,7 +25,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from storage.models import Priority, Reason, Resolution, Role
@@ -163,25 +162,45 @@ class _Body(BaseModel):
 
 
 class Attachment(_Body):
-    url: AnyHttpUrl
-    name: ShortText | None = None
-    mime_type: ShortText | None = None
+    """A file that goes with a message, by its link."""
+
+    url: AnyHttpUrl = Field(
+        description="Where the file can be downloaded (http or https). A customer's file is "
+        "fetched from it and uploaded into the card's thread; an agent's is relayed as given."
+    )
+    name: ShortText | None = Field(None, description="The file's name, as people see it.")
+    mime_type: ShortText | None = Field(None, description="Its media type, e.g. `image/png`.")
 
 
 Summary = Annotated[str, StringConstraints(strict=True, max_length=SUMMARY_CHARS), NoNul]
 AttributeName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), NoNul]
 HttpsUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["https"], max_length=2048)]
+Phone = Annotated[str, StringConstraints(strict=True, max_length=50), NoNul]
+Locale = Annotated[str, StringConstraints(strict=True, max_length=35), NoNul]
+Confidence = Annotated[StrictInt, Field(ge=0, le=100), WholeNumber]
+AGENT = (
+    "The agent: a Slack user id (`U…`) or the email of a Slack user (without Slack set up, "
+    "any name); customers see the agent's Slack display name."
+)
 
 
 class Customer(_Body):
-    id: Ident | None = None
-    name: ShortText | None = None
-    email: ShortText | None = None
-    phone: Annotated[str, StringConstraints(strict=True, max_length=50), NoNul] | None = None
+    """The customer, as the platform knows them; shown on the card and kept as given."""
+
+    id: Ident | None = Field(None, description="The customer's id on the platform.")
+    name: ShortText | None = Field(
+        None, description="The customer's name: on the card and in the customer-facing texts."
+    )
+    email: ShortText | None = Field(None, description="The customer's email, shown on the card.")
+    phone: Phone | None = Field(None, description="The customer's phone number.")
     avatar_url: HttpsUrl | None = Field(
         None, description="An https image of the customer, shown on the card."
     )
-    locale: Annotated[str, StringConstraints(strict=True, max_length=35), NoNul] | None = None
+    locale: Locale | None = Field(
+        None,
+        description="The customer's language as a BCP 47 tag (`vi`, `en-GB`): picks the "
+        "language of the texts the customer gets (`vi-VN` falls back to `vi`, then English).",
+    )
     attributes: dict[AttributeName, ShortText] = Field(
         default_factory=dict,
         max_length=ATTRIBUTES,
@@ -191,17 +210,31 @@ class Customer(_Body):
 
 
 class TranscriptMessage(_Body):
-    role: Role
-    content: Text
-    timestamp: datetime | None = None
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    """One message of the conversation before it was escalated."""
+
+    role: Role = Field(description="Who wrote it.")
+    content: Text = Field(description="What was written (at most 40,000 characters).")
+    timestamp: datetime | None = Field(
+        None, description="When it was sent (ISO 8601). Left out: when Baton received it."
+    )
+    attachments: list[Attachment] = Field(
+        default_factory=list, max_length=20, description="Files sent with it (at most 20)."
+    )
 
 
 class Context(_Body):
-    memory: dict[str, Any] = Field(default_factory=dict)
-    tags: list[ShortText] = Field(default_factory=list)
-    gate_audit: list[Any] = Field(default_factory=list)
-    tool_calls: list[Any] = Field(default_factory=list)
+    """What the bot knew and did; shown in the card's thread, each part under its title."""
+
+    memory: dict[str, Any] = Field(
+        default_factory=dict, description="The bot's memory of the customer, as any JSON object."
+    )
+    tags: list[ShortText] = Field(default_factory=list, description="Labels the bot gave it.")
+    gate_audit: list[Any] = Field(
+        default_factory=list, description="The bot's guardrail checks and how each came out."
+    )
+    tool_calls: list[Any] = Field(
+        default_factory=list, description="The tools the bot called, and their results."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -216,42 +249,123 @@ class Context(_Body):
         return data
 
 
+def _not_null_nor_defaulted(schema: dict[str, Any]) -> None:
+    """A field that may be left out but not given as null: documented as neither."""
+    schema.pop("default", None)
+    options = [o for o in schema.pop("anyOf", []) if o != {"type": "null"}]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
+
+
+def _priority_not_null(value: Priority | None, left_out: str) -> Priority:
+    """null is no priority at all: refused, and not documented."""
+    if value is None:
+        choices = ", ".join(f"'{p.value}'" for p in Priority)
+        raise PydanticCustomError(
+            "priority_null", f"Input should be one of {choices}; leave priority out {left_out}"
+        )
+    return value
+
+
 class CreateEscalation(_Body):
-    conversation_id: Ident
-    customer: Customer
-    channel: Ident | None = None
-    reason: Reason
-    reason_detail: ShortText | None = None
-    priority: Priority = Priority.medium
+    """A conversation the bot hands to the support team."""
+
+    conversation_id: Ident = Field(
+        description="The conversation's id on the platform. While it has an active (queued "
+        "or taken) escalation, creating another answers that one (200)."
+    )
+    customer: Customer = Field(description="Who the conversation is with.")
+    channel: Ident | None = Field(
+        None,
+        description="Where the customer writes from (`whatsapp`, `web`…): shown on the card, "
+        "matched by `[[routing]] customer_channel` and the list's `channel` filter.",
+    )
+    reason: Reason = Field(description="Why the bot escalated.")
+    reason_detail: ShortText | None = Field(
+        None, description="The reason in the bot's words, shown on the card."
+    )
+    # Left out: the configured default, so the schema states none.
+    priority: Priority | None = Field(
+        default=None,
+        description="How urgent it is; it sets the SLA targets and may route the card. Left "
+        "out: the server's configured default (`[api] default_priority`, `medium` unless set).",
+        json_schema_extra=_not_null_nor_defaulted,
+    )
     summary: Summary | None = Field(
         None, description="The bot's own summary of the conversation: first on the card."
     )
-    confidence: Annotated[StrictInt, Field(ge=0, le=100), WholeNumber] | None = None
+    confidence: Confidence | None = Field(
+        None, description="The bot's confidence in its answers, 0 to 100, shown on the card."
+    )
     # As long as the body limit (1 MiB) allows: the thread shows the newest messages.
-    transcript: list[TranscriptMessage] = Field(default_factory=list)
-    context: Context = Field(default_factory=Context)
-    assign_to: Ident | None = None
+    transcript: list[TranscriptMessage] = Field(
+        default_factory=list,
+        description="The conversation so far, oldest first; the card's thread shows the "
+        "newest messages, the API keeps them all.",
+    )
+    context: Context = Field(
+        default_factory=Context, description="What the bot knew and did, for the agents."
+    )
+    assign_to: Ident | None = Field(
+        None,
+        description="Creates it already taken by this agent (a Slack user id or email): "
+        "`escalation.taken` follows `escalation.created`.",
+    )
+
+    @field_validator("priority")
+    @classmethod
+    def _priority_is_not_null(cls, value: Priority | None) -> Priority:
+        return _priority_not_null(value, "for the configured default")
 
 
 class CustomerMessage(_Body):
-    role: Literal[Role.customer, Role.assistant, Role.system] = Role.customer
-    content: Text
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
-    external_id: Ident | None = None
-    timestamp: datetime | None = None
+    """A message on the customer's side of the conversation, while it is escalated."""
+
+    role: Literal[Role.customer, Role.assistant, Role.system] = Field(
+        Role.customer, description="Who wrote it: the customer, the bot, or the platform."
+    )
+    content: Text = Field(description="What was written (at most 40,000 characters).")
+    attachments: list[Attachment] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Files sent with it (at most 20), uploaded into the card's thread.",
+    )
+    external_id: Ident | None = Field(
+        None,
+        description="The message's id on the platform: sending the same one again answers "
+        "200 with the message stored the first time, and posts nothing twice.",
+    )
+    timestamp: datetime | None = Field(
+        None, description="When it was sent (ISO 8601). Left out: when Baton received it."
+    )
 
 
 class AgentAction(_Body):
-    agent: Ident
+    """Who acts."""
+
+    agent: Ident = Field(description=AGENT)
 
 
 class Reply(_Body):
-    agent: Ident
-    content: NonEmptyText
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    """An answer to the customer, from the escalation's owner."""
+
+    agent: Ident = Field(description=AGENT + " Only the owner may reply.")
+    content: NonEmptyText = Field(
+        description="The reply, as plain text (1 to 40,000 characters): posted in the card's "
+        "thread and relayed to the customer (`escalation.message`)."
+    )
+    attachments: list[Attachment] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Files sent with it (at most 20), relayed to the customer as given.",
+    )
 
 
 class SuggestionBody(_Body):
+    """A reply the bot drafts for the owner to send."""
+
     # Slack's text box holds 3,000 characters: so much can be edited before it is sent.
     content: Annotated[
         str, StringConstraints(strict=True, min_length=1, max_length=SUGGESTION_CHARS), NoNul
@@ -260,56 +374,65 @@ class SuggestionBody(_Body):
 
 
 class Rating(_Body):
+    """The customer's rating of the help they got."""
+
     score: Annotated[StrictInt, Field(ge=1, le=5), WholeNumber] = Field(
         description="1 (poor) to 5 (excellent)"
     )
-    comment: ShortText | None = None
+    comment: ShortText | None = Field(None, description="What the customer said about it.")
 
 
 class ConversationCountBody(_Body):
+    """How many conversations the platform's bot had on a day."""
+
     count: Annotated[StrictInt, Field(ge=0, le=2**31 - 1), WholeNumber] = Field(
         description="Conversations the platform's bot had that day (escalated or not)."
     )
 
 
 class Note(_Body):
-    agent: Ident
-    content: NonEmptyText
+    """An internal note: for the team, never sent to the customer."""
+
+    agent: Ident = Field(description=AGENT)
+    content: NonEmptyText = Field(
+        description="The note (1 to 40,000 characters), posted in the card's thread."
+    )
 
 
 class Close(_Body):
-    agent: Ident
-    resolution: Resolution
-    note: Text | None = None
-    keep_ai_paused: StrictBool = False
+    """How the escalation ended."""
 
-
-def _without_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
+    agent: Ident = Field(description=AGENT + " A taken escalation is closed by its owner only.")
+    resolution: Resolution = Field(description="How it was resolved.")
+    note: Text | None = Field(
+        None, description="A closing note for the team and the platform (`escalation.closed`)."
+    )
+    keep_ai_paused: StrictBool = Field(
+        False,
+        description="Keep the bot paused after closing; `POST …/resume_ai` resumes it later.",
+    )
 
 
 class Patch(_Body):
     """Only the fields given change; ``assignee: null`` unassigns (back to queued)."""
 
-    # Left out: unchanged. null is no priority at all, so it is refused, and not documented.
-    priority: Priority | SkipJsonSchema[None] = Field(
+    priority: Priority | None = Field(
         default=None,
-        description="Left out: unchanged.",
-        json_schema_extra=_without_default,
+        description="The new priority (its SLA targets follow). Left out: unchanged.",
+        json_schema_extra=_not_null_nor_defaulted,
     )
-    assignee: Ident | None = None
-    note: NonEmptyText | None = None
+    assignee: Ident | None = Field(
+        None,
+        description="The new owner (a Slack user id or email): on a queued escalation, takes "
+        "it for them; on a taken one, reassigns it. `null` unassigns it (back to queued). "
+        "Left out: unchanged.",
+    )
+    note: NonEmptyText | None = Field(None, description="An internal note to add.")
 
     @field_validator("priority")
     @classmethod
-    def _priority_is_not_null(cls, value: Priority | None) -> Priority | None:
-        if value is None:
-            choices = ", ".join(f"'{p.value}'" for p in Priority)
-            raise PydanticCustomError(
-                "priority_null",
-                f"Input should be one of {choices}; leave priority out to keep it unchanged",
-            )
-        return value
+    def _priority_is_not_null(cls, value: Priority | None) -> Priority:
+        return _priority_not_null(value, "to keep it unchanged")
 
 
 # ------------------------------------------------------------------ responses
@@ -318,5 +441,9 @@ class Patch(_Body):
 
 
 class EscalationPage(BaseModel):
-    data: list[EscalationPublic]
-    next_cursor: str | None
+    """One page of a list, newest first."""
+
+    data: list[EscalationPublic] = Field(description="The escalations of this page.")
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page; null on the last one."
+    )

@@ -285,6 +285,9 @@ BAD_CONFIGS = [
     pytest.param('colour = "blue"\n', ["colour", "unknown key"], id="unknown-top-level-key"),
     pytest.param("[api]\nburst = 100\n", ["api.burst", "unknown key"], id="unknown-api-key"),
     pytest.param('[api]\nrate_limit = "fast"\n', ["api.rate_limit"], id="bad-rate"),
+    pytest.param(
+        '[api]\ndefault_priority = "asap"\n', ["api.default_priority"], id="bad-default-priority"
+    ),
     pytest.param("[database]\npool_size = 0\n", ["database.pool_size"], id="empty-pool"),
     pytest.param("[database]\nmax_overflow = -1\n", ["database.max_overflow"], id="neg-overflow"),
     pytest.param(

@@ -16,7 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.background import BackgroundTask
 
 from api.http.deps import ServicesDep, bearer, current_platform
-from api.http.errors import ApiError, ErrorEnvelope
+from api.http.errors import ApiError
+from api.http.responses import errors_of
 from api.http.schemas import NoNul
 from api.services import Services
 from api.slack_files import NotServed
@@ -25,27 +26,51 @@ from storage.models import FileAttachment
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
-FileId = Annotated[str, Path(min_length=1, max_length=64, description="att_…"), NoNul]
+FileId = Annotated[
+    str, Path(min_length=1, max_length=64, description="The file's id, `att_…`."), NoNul
+]
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f"\\/;]')
 
 
 @router.get(
     "/{attachment_id}",
+    operation_id="downloadFile",
+    summary="Download a file an agent shared",
     response_class=StreamingResponse,
     responses={
         200: {"description": "The file's bytes", "content": {"application/octet-stream": {}}},
-        **{s: {"model": ErrorEnvelope} for s in (401, 403, 404, 429, 502, 503)},
+        **errors_of(
+            403,
+            404,
+            502,
+            503,
+            body=False,
+            meanings={
+                401: "`unauthorized`: no signed link and no valid API key.",
+                403: "`forbidden`: the link's signature is wrong or it has expired.",
+                404: "`not_found`: no such file for this platform, or Slack no longer has it.",
+                503: "`unavailable`: Slack is not set up here, or the database did not answer.",
+            },
+        ),
     },
 )
 async def download_file(
     attachment_id: FileId,
     svc: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    expires: Annotated[str | None, Query(max_length=20)] = None,
-    signature: Annotated[str | None, Query(max_length=100)] = None,
+    expires: Annotated[
+        str | None, Query(max_length=20, description="The signed link's expiry, as given.")
+    ] = None,
+    signature: Annotated[
+        str | None, Query(max_length=100, description="The signed link's signature, as given.")
+    ] = None,
 ) -> StreamingResponse:
-    """An agent's file: with the link's ``expires`` and ``signature``, or with the API key
-    of the platform the escalation belongs to."""
+    """A file an agent shared in the card's thread, streamed from Slack: as the link in an
+    event's `message.attachments` gives it (its `expires` and `signature`, no API key
+    needed until it expires), or with the API key of the platform the escalation belongs
+    to. **403** for a link whose signature is wrong or that has expired; **404** for a file
+    of another platform's, or one Slack no longer has; **502** if Slack would not give it;
+    **503** if Slack is not set up here."""
     links = svc.machine.file_links
     platform: str | None = None  # whose key asks; None: a signed link
     if expires is not None or signature is not None:
