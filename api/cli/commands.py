@@ -41,14 +41,12 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Baton: hand conversations from an AI bot to your team in Slack.",
     rich_markup_mode=None,
+    no_args_is_help=True,
 )
-db_app = typer.Typer(help="The database schema.", rich_markup_mode=None)
+db_app = typer.Typer(help="The database schema.", rich_markup_mode=None, no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(platforms.app, name="platforms")
 app.add_typer(deliveries.app, name="deliveries")
-
-Host = Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on.")]
-Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")]
 
 
 def _print_version(wanted: bool) -> None:
@@ -71,8 +69,10 @@ def baton(
 
 @app.command()
 def serve(
-    host: Host = "127.0.0.1",
-    port: Port = 8000,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8000,
     scheduler: Annotated[
         bool, typer.Option("--scheduler/--no-scheduler", help="Run the timed jobs here too.")
     ] = True,
@@ -104,7 +104,7 @@ def serve(
         run_on(services.db, _ping, url, Schema.upgraded)
         print_banner(services, host, port, out)
         if workers == 1:
-            run(create_app(services=services, run_scheduler=scheduler))
+            run(create_app(services=services, migrate=False, run_scheduler=scheduler))
             return
         # Each worker process builds its own app from the same settings; this one only
         # supervises.

@@ -17,7 +17,11 @@ from storage.database import Database
 from storage.models import DeliveryState, OutboxRow, Topic
 from storage.outbox import deliveries
 
-app = typer.Typer(help="Events sent to platforms: inspect and replay.", rich_markup_mode=None)
+app = typer.Typer(
+    help="Events sent to platforms: inspect and replay.",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
 
 # Piped: every field, times in ISO 8601 (UTC), one tab-separated line per delivery.
 HEADER = (

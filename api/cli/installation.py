@@ -49,13 +49,13 @@ def check_settings(settings: Settings) -> None:
     level_named(settings.log_level)
 
 
-def build_services(settings: Settings | None = None) -> "Services":
+def build_services() -> "Services":
     """Every service, from the settings; logging set up to mask every secret they hold."""
-    from api.http.app import build_services
+    from api.http import app
 
-    settings = settings or read_settings()
+    settings = read_settings()
     try:
-        services = build_services(settings)
+        services = app.build_services(settings)
     except RuntimeError as exc:  # a setting missing: Slack's half set up, or the secret key
         raise Problem(str(exc)) from None
     configure_logging(

@@ -26,7 +26,9 @@ from storage.platforms import (
     set_callback,
 )
 
-app = typer.Typer(help="Bot platforms that send escalations.", rich_markup_mode=None)
+app = typer.Typer(
+    help="Bot platforms that send escalations.", rich_markup_mode=None, no_args_is_help=True
+)
 
 Name = Annotated[str, typer.Argument(metavar="NAME", help="The platform's name.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
