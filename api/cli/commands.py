@@ -175,12 +175,13 @@ def relay() -> None:
 
     async def work(services: "Services") -> None:
         worker = build_relay(services)
+        _say_running("relay: delivering events to platforms", services)
         try:
             await worker.run()
         finally:
             await worker.aclose(STOP_GRACE)
 
-    _run_alone(work, "relay: delivering events to platforms", drains_outbox=True)
+    _run_alone(work, drains_outbox=True)
 
 
 @app.command()
@@ -223,12 +224,13 @@ def scheduler_command() -> None:
     async def work(services: "Services") -> None:
         jobs = build_timed_jobs(services)
         jobs.start()
+        _say_running("scheduler: running the timed jobs", services)
         try:
             await asyncio.Event().wait()
         finally:
             jobs.shutdown(wait=False)
 
-    _run_alone(work, "scheduler: running the timed jobs")
+    _run_alone(work)
 
 
 @app.command()
@@ -316,7 +318,7 @@ def _alone_on(database_url: str) -> Iterator[None]:
 
 
 def _run_alone(
-    work: Callable[["Services"], Awaitable[None]], what: str, *, drains_outbox: bool = False
+    work: Callable[["Services"], Awaitable[None]], *, drains_outbox: bool = False
 ) -> None:
     """Run one background part of Baton as a process of its own, until interrupted."""
     services = build_services()
@@ -331,8 +333,13 @@ def _run_alone(
     held = _alone_on(url) if drains_outbox else contextlib.nullcontext()
     with held, contextlib.suppress(KeyboardInterrupt):
         run_on(services.db, _ping, url, Schema.upgraded)
-        out.print(f"Baton {what}, on {without_password(url)}.", highlight=False)
         asyncio.run(run())
+
+
+def _say_running(what: str, services: "Services") -> None:
+    """The line that says a background process is at work (its libraries log warnings only)."""
+    shown = without_password(services.settings.database_url)
+    out.print(f"Baton {what}, on {shown}.", highlight=False)
 
 
 def main() -> None:
