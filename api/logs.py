@@ -57,9 +57,40 @@ def install_redaction(literals: Iterable[str] = ()) -> RedactingFilter:
     return redactor
 
 
+LEVELS = ("debug", "info", "warning", "error", "critical")
+# Libraries that say at INFO what Baton says better itself (every scheduler run, every
+# migration step, every request); they speak at WARNING unless Baton's level is debug.
+LIBRARIES = (
+    "aiosqlite",
+    "alembic",
+    "apscheduler",
+    "asyncio",
+    "httpcore",
+    "httpx",
+    "slack_bolt",
+    "slack_sdk",
+    "sqlalchemy",
+    "uvicorn.access",
+)
+
+
+class UnknownLevel(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name!r} is not a log level: use one of {', '.join(LEVELS)}")
+
+
+def level_named(name: str) -> int:
+    """The logging level for ``debug``, ``INFO``…; UnknownLevel for any other name."""
+    if name.lower() not in LEVELS:
+        raise UnknownLevel(name)
+    return logging.getLevelNamesMapping()[name.upper()]
+
+
 def configure_logging(level: str, literals: Iterable[str] = ()) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    number = level_named(level)
+    logging.basicConfig(level=number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for library in LIBRARIES:
+        logging.getLogger(library).setLevel(
+            logging.NOTSET if number <= logging.DEBUG else logging.WARNING
+        )
     install_redaction(literals)

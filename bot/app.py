@@ -2,7 +2,9 @@
 through bolt's FastAPI adapter, or over Socket Mode when an app-level token is set."""
 
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
@@ -21,6 +23,7 @@ from storage.database import Database
 from storage.machine import Machine
 
 log = logging.getLogger("baton.slack")
+_BOLT_TOKEN_VARIABLE = "SLACK_BOT_TOKEN"
 
 
 def build_slack_app(
@@ -32,13 +35,13 @@ def build_slack_app(
 ) -> AsyncApp:
     """``people``: shared with the REST API, so that a name looked up by one is known to
     the other."""
-    client = listener_client(config)
-    app = AsyncApp(
-        name="baton",
-        client=client,
-        signing_secret=config.signing_secret,
-        logger=logging.getLogger("baton.slack.bolt"),
-    )
+    with _bolt_reads_no_token():
+        app = AsyncApp(
+            name="baton",
+            client=listener_client(config),
+            signing_secret=config.signing_secret,
+            logger=logging.getLogger("baton.slack.bolt"),
+        )
     app.use(_once_per_event(db))
     deps = Deps(
         db,
@@ -53,6 +56,19 @@ def build_slack_app(
     home.register(app, deps, app_homes)
     commands.register(app, deps, app_homes.links)
     return app
+
+
+@contextmanager
+def _bolt_reads_no_token() -> Iterator[None]:
+    """Bolt reads ``SLACK_BOT_TOKEN`` itself, even when given a client, and then warns on
+    every start that the token will be unused. The client, built from Baton's settings, is
+    the only source of the token: bolt does not see the variable while the app is built."""
+    token = os.environ.pop(_BOLT_TOKEN_VARIABLE, None)
+    try:
+        yield
+    finally:
+        if token is not None:
+            os.environ[_BOLT_TOKEN_VARIABLE] = token
 
 
 def build_app_homes(config: SlackConfig, db: Database) -> AppHomes:

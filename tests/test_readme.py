@@ -29,6 +29,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,27 @@ def registers(session: Session, command: str) -> None:
     session.env["BATON_API_KEY"] = printed["API key"]
 
 
+def rotates(session: Session, command: str) -> None:
+    result = ok("New credentials for acme; the old API key is revoked.")(session, command)
+    [key] = re.findall(r"^\s*API key:\s+(\S+)$", result.stdout, re.M)
+    session.env["BATON_API_KEY"] = key  # what the reader does next
+
+
+def moves_the_callback(session: Session, command: str) -> None:
+    """The README's new address is the platform stand-in here too."""
+    moved = re.sub(r"https://\S+", session.platform.url, command)
+    ok(f"Events for acme go to {session.platform.url}")(session, moved)
+
+
+def removes_a_platform(session: Session, command: str) -> None:
+    """The README removes a platform of its own, registered here first."""
+    name = command.split()[3]  # baton platforms remove NAME
+    ok()(session, f"baton platforms add {name} --callback-url {session.platform.url}")
+    ok(f"Removed platform {name}: its API key no longer works")(session, command)
+    listed = ok()(session, "baton platforms list").stdout
+    assert f"{name}\tremoved\t" in listed, listed
+
+
 def escalates(session: Session, command: str) -> None:
     result = session.run(command)
     assert result.returncode == 0, result.stderr
@@ -337,17 +359,21 @@ CHECKS: dict[str, Check] = {
     ),
     "baton manifest --socket-mode": meanwhile(ok("socket_mode_enabled: true")),
     "export SLACK_BOT_TOKEN=": sets_environment,
+    "baton --version": meanwhile(ok(f"baton {version('baton')}")),
     "export BATON_ESCALATION_CHANNEL=": sets_environment,
     "SLACK_APP_TOKEN=xapp-… baton serve": serves,
     "baton serve --host 0.0.0.0 --port 8000": serves,
     "baton platforms add acme --callback-url": registers,
-    "baton platforms list": meanwhile(ok("acme")),
+    "baton platforms list": meanwhile(ok("name key callback URL id registered", "acme")),
     "curl -sS -X POST http://127.0.0.1:8000/v1/escalations": escalates,
+    "baton platforms rotate-key acme": rotates,
+    "baton platforms set-callback acme": moves_the_callback,
+    "baton platforms remove": removes_a_platform,
     "baton doctor": meanwhile(
         ok("✓ platform acme", "✓ Slack scopes all 13", "All 11 checks passed.")
     ),
     "baton deliveries list --failed": meanwhile(
-        ok("id event type escalation state attempts last error")
+        ok("id event type escalation state attempts created next attempt last error")
     ),
     "baton deliveries list --slack --failed": meanwhile(ok("id event type escalation state")),
     "baton deliveries list --notifications --failed": meanwhile(
@@ -362,8 +388,8 @@ CHECKS: dict[str, Check] = {
     "export BATON_DATABASE_URL=postgresql://": sets_environment,
     "baton db upgrade": ok("Upgraded the schema from empty to"),
     "baton serve --host 0.0.0.0 --port 8000 --no-scheduler": serves,
-    "baton scheduler": runs_in_background("Scheduler started"),
-    "baton relay": runs_in_background("Will assume transactional DDL"),
+    "baton scheduler": runs_in_background("Baton scheduler: running the timed jobs"),
+    "baton relay": runs_in_background("Baton relay: delivering events to platforms"),
 }
 
 

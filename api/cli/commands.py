@@ -2,29 +2,32 @@
 
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from api.config import ConfigError
+from api.cli import deliveries, platforms
+from api.cli.banner import baton_version, print_banner
+from api.cli.console import out, say_error
+from api.cli.installation import (
+    Schema,
+    build_services,
+    on_database,
+    read_settings,
+    run_on,
+)
+from api.cli.problems import FAILED, USAGE, Problem, explain, is_usage_error, usage_problem
 from api.demo.platform import Fault
-from api.relay.callback_urls import UnsafeCallbackUrl, validate_for_registration
-from api.settings import Settings
-from storage.database import Database
+from api.logs import configure_logging
+from storage.database import Database, without_password
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import OutboxRow, Topic
-from storage.outbox import deliveries
-from storage.platforms import NewPlatform, PlatformExists, add_platform, list_platforms
 from storage.sealing import SealError
 from storage.single_server import CannotServe, serving_alone
 
@@ -33,62 +36,52 @@ if TYPE_CHECKING:
 
     from api.services import Services
 
-app = typer.Typer(help="Baton: hand conversations from an AI bot to your team in Slack.")
-db_app = typer.Typer(help="The database schema.")
-platforms_app = typer.Typer(help="Bot platforms that send escalations.")
+# No rich markup in help texts: a ``[digest]`` or ``[sla]`` there names a table of the
+# configuration file.
+app = typer.Typer(
+    help="Baton: hand conversations from an AI bot to your team in Slack.",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="The database schema.", rich_markup_mode=None, no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(platforms_app, name="platforms")
-deliveries_app = typer.Typer(help="Events sent to platforms: inspect and replay.")
-app.add_typer(deliveries_app, name="deliveries")
-
-T = TypeVar("T")
-
-out = Console()
-err = Console(stderr=True)
+app.add_typer(platforms.app, name="platforms")
+app.add_typer(deliveries.app, name="deliveries")
 
 
-def _fail(message: str) -> typer.Exit:
-    """Say what went wrong on one line (never cut to the terminal's width: a log keeps it
-    whole), as written (a ``[slack]`` in it is text, not markup)."""
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code=1)
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"baton {baton_version()}", highlight=False)
+        raise typer.Exit()
 
 
-def _settings() -> Settings:
-    return Settings()
-
-
-def _with_database(
-    work: Callable[[Database], Awaitable[T]],
-    settings: Settings | None = None,
-    *,
-    migrate: bool = True,
-) -> T:
-    """Run ``work`` on the configured database (brought up to date first, by default)."""
-
-    async def run() -> T:
-        db = Database((settings or _settings()).database_url)
-        try:
-            if migrate:
-                await upgrade(db)
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
+@app.callback()
+def baton(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Baton: hand conversations from an AI bot to your team in Slack."""
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8000,
     scheduler: Annotated[
         bool, typer.Option("--scheduler/--no-scheduler", help="Run the timed jobs here too.")
     ] = True,
     workers: Annotated[
         int,
         typer.Option(
-            min=1, help="Server processes sharing the port (PostgreSQL only; see benchmarks)."
+            min=1,
+            metavar="N",
+            help="Server processes sharing the port (PostgreSQL only; see benchmarks).",
         ),
     ] = 1,
 ) -> None:
@@ -97,20 +90,26 @@ def serve(
 
     from api.http.app import create_app
 
-    services = _services()
+    services = build_services()
+    url = services.settings.database_url
+    if workers > 1 and services.db.is_sqlite:
+        # So no lock either: the lock is one process's, and workers would each want it.
+        raise Problem("--workers needs PostgreSQL: the embedded SQLite database serves one process")
     run = partial(
         uvicorn.run, host=host, port=port, log_config=None, access_log=False, proxy_headers=True
     )
-    if workers == 1:
-        with _alone_on(services.settings.database_url):
-            run(create_app(services=services, run_scheduler=scheduler))
-        return
-    if services.db.is_sqlite:
-        # So no lock either: the lock is one process's, and workers would each want it.
-        raise _fail("--workers needs PostgreSQL: the embedded SQLite database serves one process")
-    # Each worker process builds its own app from the same settings; this one only supervises.
-    os.environ[_WORKER_SCHEDULER] = "1" if scheduler else "0"
-    run("api.cli.commands:worker_app", factory=True, workers=workers)
+    with _alone_on(url) if workers == 1 else contextlib.nullcontext():
+        # Here, not in the app's start-up, so that a database that cannot be reached is one
+        # line, not uvicorn's traceback.
+        run_on(services.db, _ping, url, Schema.upgraded)
+        print_banner(services, host, port, out)
+        if workers == 1:
+            run(create_app(services=services, migrate=False, run_scheduler=scheduler))
+            return
+        # Each worker process builds its own app from the same settings; this one only
+        # supervises.
+        os.environ[_WORKER_SCHEDULER] = "1" if scheduler else "0"
+        run("api.cli.commands:worker_app", factory=True, workers=workers)
 
 
 _WORKER_SCHEDULER = "BATON_SERVE_SCHEDULER"  # from `baton serve --workers` to its processes
@@ -120,19 +119,20 @@ def worker_app() -> "FastAPI":
     """The app of one ``baton serve --workers`` process."""
     from api.http.app import create_app
 
-    return create_app(services=_services(), run_scheduler=os.environ.get(_WORKER_SCHEDULER) != "0")
+    services = build_services()
+    return create_app(services=services, run_scheduler=os.environ.get(_WORKER_SCHEDULER) != "0")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every pending migration."""
+    """Apply every pending migration (creates the database if it is a missing SQLite file)."""
 
     async def run(db: Database) -> tuple[str | None, str | None]:
         before = await current_revision(db)
         await upgrade(db)
         return before, await current_revision(db)
 
-    before, after = _with_database(run, migrate=False)
+    before, after = on_database(read_settings(), run, Schema.any)
     if before == after:
         out.print(f"The schema is up to date (revision {after}).")
     else:
@@ -143,60 +143,18 @@ def db_upgrade() -> None:
 def db_status() -> None:
     """Show the schema's revision and the newest one this version knows."""
 
-    current, head = _with_database(current_revision, migrate=False), head_revision()
+    current = on_database(read_settings(), current_revision, Schema.existing)
+    head = head_revision()
     out.print(f"database: {current or 'empty'}; newest: {head}")
     if current != head:
         raise typer.Exit(code=1)
 
 
-@platforms_app.command("add")
-def platforms_add(
-    name: Annotated[str, typer.Argument(help="A short name, e.g. acme-widget.")],
-    callback_url: Annotated[
-        str, typer.Option("--callback-url", help="Where Baton POSTs signed events.")
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Register a platform and print its API key and webhook secret, once."""
-    settings = _settings()
-
-    def register(db: Database) -> Awaitable[NewPlatform]:
-        return add_platform(db, settings.secret_box(), name, callback_url)
-
-    try:
-        warning = asyncio.run(
-            validate_for_registration(callback_url, allow_private=settings.allow_private_callbacks)
-        )
-        created = _with_database(register, settings)
-    except (UnsafeCallbackUrl, PlatformExists, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
-    if warning:
-        err.print(f"[yellow]warning:[/] {warning}")
-    if as_json:
-        payload = {
-            "platform": created.platform.name,
-            "api_key": created.api_key,
-            "webhook_secret": created.webhook_secret,
-        }
-        sys.stdout.write(json.dumps(payload) + "\n")
-        return
-    out.print(f"Registered platform [bold]{name}[/] → {callback_url}")
-    out.print("Store these now; they are not shown again.")
-    out.print(f"  API key:        {created.api_key}", highlight=False)
-    out.print(f"  webhook secret: {created.webhook_secret}", highlight=False)
-
-
-@platforms_app.command("list")
-def platforms_list() -> None:
-    """List registered platforms (never their secrets)."""
-
-    for platform in _with_database(list_platforms):
-        out.print(f"{platform.name}\t{platform.callback_url}\t{platform.id}", highlight=False)
-
-
 @app.command()
 def manifest(
-    url: Annotated[str | None, typer.Option(help="Your Baton's public https base URL.")] = None,
+    url: Annotated[
+        str | None, typer.Option(metavar="URL", help="Your Baton's public https base URL.")
+    ] = None,
     socket_mode: Annotated[
         bool, typer.Option("--socket-mode", help="For a Baton run with an app-level token.")
     ] = False,
@@ -207,78 +165,7 @@ def manifest(
     try:
         sys.stdout.write(manifest_yaml(manifest_for(url, socket_mode=socket_mode)))
     except ValueError as exc:
-        raise _fail(str(exc)) from None
-
-
-@deliveries_app.command("list")
-def deliveries_list(
-    failed: Annotated[bool, typer.Option("--failed", help="Only parked deliveries.")] = False,
-    slack: Annotated[
-        bool, typer.Option("--slack", help="Posts to Slack (cards, thread posts) instead.")
-    ] = False,
-    notifications: Annotated[
-        bool,
-        typer.Option(
-            "--notifications", help="Emails and webhooks of the notifications entries instead."
-        ),
-    ] = False,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
-) -> None:
-    """List events sent (or to be sent) to platforms, posts to Slack with --slack, or
-    notifications with --notifications (the type names the entry; email.hourly rows hold
-    an hour's events, which wait as hourly rows until then)."""
-    if slack and notifications:
-        raise _fail("choose one of --slack and --notifications")
-    topics = (
-        (Topic.slack,)
-        if slack
-        else (Topic.notify, Topic.hourly)
-        if notifications
-        else (Topic.platform,)
-    )
-
-    def listed(db: Database) -> Awaitable[list[OutboxRow]]:
-        return deliveries.list_deliveries(db, topics=topics, failed_only=failed, limit=limit)
-
-    header = ("id", "event", "type", "escalation", "state", "attempts", "last error")
-    rows = [
-        (
-            str(row.id),
-            row.event_id or "",
-            f"{row.kind} ({row.lane})" if row.lane else row.kind,
-            row.escalation_id,
-            str(row.state),
-            str(row.attempts),
-            row.last_error or "",
-        )
-        for row in _with_database(listed)
-    ]
-    if not out.is_terminal:  # piped: one tab-separated line per delivery, nothing cut
-        for line in (header, *rows):
-            sys.stdout.write("\t".join(line) + "\n")
-        return
-    table = Table(*header)
-    for line in rows:
-        table.add_row(*line)
-    out.print(table)
-
-
-@deliveries_app.command("replay")
-def deliveries_replay(
-    ids: Annotated[list[int] | None, typer.Argument(help="Delivery ids to send again.")] = None,
-    all_failed: Annotated[
-        bool, typer.Option("--all-failed", help="Every parked delivery.")
-    ] = False,
-) -> None:
-    """Send parked deliveries (to platforms or Slack) again; a running server picks them up
-    within a second."""
-    if not ids and not all_failed:
-        raise _fail("name delivery ids, or pass --all-failed")
-
-    count = _with_database(lambda db: deliveries.replay(db, None if all_failed else ids))
-    out.print(f"Queued {count} parked deliver{'y' if count == 1 else 'ies'} again.")
-    if ids and count < len(ids):
-        raise _fail(f"{len(ids) - count} of the given ids are not parked deliveries")
+        raise Problem(f"--url: {exc}") from None
 
 
 @app.command()
@@ -288,6 +175,7 @@ def relay() -> None:
 
     async def work(services: "Services") -> None:
         worker = build_relay(services)
+        _say_running("relay: delivering events to platforms", services)
         try:
             await worker.run()
         finally:
@@ -303,26 +191,28 @@ def digest(
     ] = False,
     day: Annotated[
         str | None,
-        typer.Option("--date", help="The day, YYYY-MM-DD in [sla] timezone; default yesterday."),
+        typer.Option(
+            "--date",
+            metavar="YYYY-MM-DD",
+            help="The day, in the [sla] timezone; yesterday by default.",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print it here instead of posting it.")
     ] = False,
 ) -> None:
     """The managers' daily digest, on demand (the scheduler posts it at [digest] time)."""
-    from api.cli.digest_command import parse_day, post_digest, print_digest
+    from api.cli.digest_command import post_digest, print_digest
 
     if not now and not dry_run:
-        raise _fail("pass --now to post the digest, or --dry-run to print it here")
-    services = _services()
-    try:
-        wanted = parse_day(day, services)
-        if dry_run:
-            print_digest(services, wanted, out)
-        else:
-            post_digest(services, wanted, out)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise Problem("pass --now to post the digest, or --dry-run to print it here")
+    if dry_run:
+        settings = read_settings()
+        config = settings.load_config()
+        configure_logging(settings.log_level, settings.secret_values())
+        print_digest(settings, config, day, out)
+    else:
+        post_digest(build_services(), day, out)
 
 
 @app.command("scheduler")
@@ -334,6 +224,7 @@ def scheduler_command() -> None:
     async def work(services: "Services") -> None:
         jobs = build_timed_jobs(services)
         jobs.start()
+        _say_running("scheduler: running the timed jobs", services)
         try:
             await asyncio.Event().wait()
         finally:
@@ -346,11 +237,17 @@ def scheduler_command() -> None:
 def demo(
     db: Annotated[
         str | None,
-        typer.Option(help="SQLite file (or database URL) to keep; a temporary file by default."),
+        typer.Option(
+            metavar="FILE",
+            help="SQLite file (or database URL) to keep; a temporary file by default.",
+        ),
     ] = None,
     step: Annotated[bool, typer.Option("--step", help="Wait for Enter between steps.")] = False,
     timeout: Annotated[
-        float, typer.Option(help="Seconds each step may wait for its effect.", min=0.1)
+        float,
+        typer.Option(
+            metavar="SECONDS", help="How long each step may wait for its effect.", min=0.1
+        ),
     ] = 15.0,
     break_platform: Annotated[
         Fault,
@@ -374,9 +271,9 @@ def demo(
         try:
             run_demo(options, out)
         except DemoFailed as exc:
-            raise _fail(str(exc)) from None
+            raise Problem(str(exc), FAILED) from None
         except (RuntimeError, SealError, OSError) as exc:
-            raise _fail(f"the demo could not start: {exc}") from None
+            raise Problem(f"the demo could not start: {exc}", FAILED) from None
 
 
 @app.command()
@@ -396,7 +293,7 @@ def doctor() -> None:
         said = Text(finding.detail)
         if finding.fix:
             said.append("\nfix: ", style="yellow").append(finding.fix)
-        table.add_row(marks[finding.outcome], finding.check, said)
+        table.add_row(marks[finding.outcome], Text(finding.check), said)
     out.print(table)
     problems = sum(f.outcome is Outcome.failed for f in findings)
     if problems:
@@ -405,22 +302,8 @@ def doctor() -> None:
     out.print(f"\n[green]All {len(findings)} checks passed.[/]")
 
 
-def _services() -> "Services":
-    """Every service, from the settings; logging set up to mask every secret they hold."""
-    from api.http.app import build_services
-    from api.logs import configure_logging
-
-    settings = _settings()
-    try:
-        services = build_services(settings)
-    except (ConfigError, RuntimeError, SealError) as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:  # e.g. the key file beside a database in a missing directory
-        raise _fail(f"cannot use {exc.filename or 'a file'}: {exc.strerror or exc}") from None
-    configure_logging(
-        settings.log_level, [*settings.secret_values(), *services.config.secret_values()]
-    )
-    return services
+def _ping(db: Database) -> Awaitable[None]:
+    return db.ping()
 
 
 @contextlib.contextmanager
@@ -431,26 +314,48 @@ def _alone_on(database_url: str) -> Iterator[None]:
         with serving_alone(database_url):
             yield
     except CannotServe as exc:
-        raise _fail(str(exc)) from None
+        raise Problem(str(exc), FAILED) from None
 
 
 def _run_alone(
     work: Callable[["Services"], Awaitable[None]], *, drains_outbox: bool = False
 ) -> None:
     """Run one background part of Baton as a process of its own, until interrupted."""
-    services = _services()
+    services = build_services()
+    url = services.settings.database_url
 
     async def run() -> None:
-        await upgrade(services.db)
         try:
             await work(services)
         finally:
             await services.db.dispose()
 
-    held = _alone_on(services.settings.database_url) if drains_outbox else contextlib.nullcontext()
+    held = _alone_on(url) if drains_outbox else contextlib.nullcontext()
     with held, contextlib.suppress(KeyboardInterrupt):
+        run_on(services.db, _ping, url, Schema.upgraded)
         asyncio.run(run())
 
 
+def _say_running(what: str, services: "Services") -> None:
+    """The line that says a background process is at work (its libraries log warnings only)."""
+    shown = without_password(services.settings.database_url)
+    out.print(f"Baton {what}, on {shown}.", highlight=False)
+
+
 def main() -> None:
-    app()
+    """Every command's errors end here: a problem a person can fix is one line and exit
+    status 2 (1 when what was asked was tried and failed); a bug keeps its traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.exit(FAILED)
+    except Exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `baton platforms`: its help
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(USAGE)
+        found = usage_problem(exc) if is_usage_error(exc) else explain(exc)
+        if found is None:
+            raise
+        say_error(found.args[0])
+        sys.exit(found.code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -7,13 +7,16 @@ from pydantic import ValidationError
 from api.cli.doctor_notifications import notification_findings
 from api.cli.doctor_slack import slack_findings
 from api.cli.findings import Finding, failed, ok, skipped
+from api.cli.installation import check_settings
+from api.cli.problems import Problem
 from api.config import Config, ConfigError
+from api.logs import UnknownLevel
 from api.relay.callback_urls import UnsafeCallbackUrl, validate_for_registration
 from api.settings import Settings
 from storage.database import Database, cause, without_password
 from storage.migrate import current_revision, head_revision
 from storage.models import Platform
-from storage.platforms import list_platforms
+from storage.platforms import PlatformListing, list_with_keys
 from storage.sealing import SealError, SecretBox
 
 
@@ -26,12 +29,16 @@ async def examine() -> list[Finding]:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         return [failed("settings", problems, "correct the environment variables named above")]
+    try:
+        check_settings(settings)
+    except (Problem, UnknownLevel) as exc:
+        return [failed("settings", str(exc), "correct the environment variable named above")]
     found = [ok("settings", "read from the environment")]
     config_finding, config = config_check(settings)
     found.append(config_finding)
     database, platforms = await database_findings(settings)
     found += database
-    found.append(secret_key_check(settings, platforms or []))
+    found.append(secret_key_check(settings, [entry.platform for entry in platforms or []]))
     if platforms is None:
         found.append(skipped("registered platforms", "the database is not ready"))
     else:
@@ -53,7 +60,9 @@ def config_check(settings: Settings) -> tuple[Finding, Config]:
     return ok("configuration file", f"{settings.config_path} parses"), config
 
 
-async def database_findings(settings: Settings) -> tuple[list[Finding], list[Platform] | None]:
+async def database_findings(
+    settings: Settings,
+) -> tuple[list[Finding], list[PlatformListing] | None]:
     """What was found, and the registered platforms (None when they cannot be read)."""
     shown = without_password(settings.database_url)
     path = settings.sqlite_path
@@ -77,7 +86,7 @@ async def database_findings(settings: Settings) -> tuple[list[Finding], list[Pla
             fix = "run `baton db upgrade` (`baton serve` also does at start-up)"
             return [*found, failed("schema", detail, fix)], None
         found.append(ok("schema", f"up to date (revision {head})"))
-        return found, await list_platforms(db)
+        return found, await list_with_keys(db)
     finally:
         await db.dispose()
 
@@ -108,7 +117,8 @@ def secret_key_check(settings: Settings, platforms: list[Platform]) -> Finding:
                     name,
                     f"{key_file} is missing: the webhook secrets of {len(platforms)} "
                     "platform(s) cannot be read",
-                    f"restore {key_file} from a backup, or register the platforms again",
+                    f"restore {key_file} from a backup, or give each platform a new webhook "
+                    "secret: `baton platforms rotate-key NAME --webhook-secret`",
                 )
             return ok(name, f"{key_file} is made at the first `baton platforms add`")
         key, source = key_file.read_text(encoding="utf-8").strip(), str(key_file)
@@ -129,7 +139,9 @@ def _opens_every_secret(name: str, key: str, source: str, platforms: list[Platfo
     return ok(name, f"{source} opens the webhook secrets of {len(platforms)} platform(s)")
 
 
-async def callback_findings(settings: Settings, platforms: list[Platform]) -> list[Finding]:
+async def callback_findings(settings: Settings, listed: list[PlatformListing]) -> list[Finding]:
+    """Each platform's callback URL (not a removed platform's: it takes no new escalations)."""
+    platforms = [entry.platform for entry in listed if not entry.removed]
     if not platforms:
         return [ok("registered platforms", "none yet (`baton platforms add NAME --callback-url`)")]
     found = []
@@ -140,7 +152,8 @@ async def callback_findings(settings: Settings, platforms: list[Platform]) -> li
                 platform.callback_url, allow_private=settings.allow_private_callbacks
             )
         except UnsafeCallbackUrl as exc:
-            found.append(failed(check, f"{platform.callback_url}: {exc}", _callback_fix()))
+            fix = _callback_fix(platform.name)
+            found.append(failed(check, f"{platform.callback_url}: {exc}", fix))
             continue
         if warning is not None:
             fix = "check the host name's DNS record; Baton retries the events meanwhile"
@@ -150,9 +163,9 @@ async def callback_findings(settings: Settings, platforms: list[Platform]) -> li
     return found
 
 
-def _callback_fix() -> str:
+def _callback_fix(name: str) -> str:
     return (
-        "events go only to public http(s) addresses: register the platform again with its "
-        "public https URL (`baton platforms add NAME --callback-url https://…`); for a local "
-        "test, set BATON_ALLOW_PRIVATE_CALLBACKS=true"
+        "events go only to public http(s) addresses: give the platform its public https URL "
+        f"(`baton platforms set-callback {name} https://…`); for a local test, set "
+        "BATON_ALLOW_PRIVATE_CALLBACKS=true"
     )

@@ -13,8 +13,11 @@ from typing import Any, TypeVar
 
 import httpx
 from rich.console import Console
+from rich.style import Style
+from rich.text import Text
 
-from api.demo.block_preview import builder_link, render_message
+from api.demo.block_preview import render_message
+from api.demo.builder_links import BuilderLinks
 from api.demo.images import png
 from api.demo.platform import Fault, PlatformTimeout, Received
 from api.demo.slack import SlackRequestFailed
@@ -61,9 +64,10 @@ class DemoOptions:
 def run_demo(options: DemoOptions, console: Console) -> None:
     """The whole demo; DemoFailed names the step that did not complete and why."""
     started = time.monotonic()
+    links = BuilderLinks()
     with running_stack(options.db, options.fault) as stack:
-        _introduce(stack, console)
-        tour = _Tour(stack, console, options)
+        _introduce(stack, console, links)
+        tour = _Tour(stack, console, options, links)
         esc_id = tour.escalate()
         card = tour.card_appears(esc_id)
         tour.take(esc_id, card)
@@ -78,7 +82,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
     )
 
 
-def _introduce(stack: DemoStack, console: Console) -> None:
+def _introduce(stack: DemoStack, console: Console, links: BuilderLinks) -> None:
     where = "temporary, removed at the end" if stack.temporary else "kept"
     console.print("[bold]Baton demo[/]: one conversation, on this machine, no Slack account.")
     shown = without_password(stack.database_url)
@@ -92,11 +96,18 @@ def _introduce(stack: DemoStack, console: Console) -> None:
         f"  Baton     {stack.baton.base_url} (API, /slack/events, relay, Slack worker)",
         highlight=False,
     )
+    console.print(
+        f"  links     {links.path.as_uri()} (each message in Block Kit Builder; kept)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 class _Tour:
-    def __init__(self, stack: DemoStack, console: Console, options: DemoOptions) -> None:
-        self.stack, self.console, self.options = stack, console, options
+    def __init__(
+        self, stack: DemoStack, console: Console, options: DemoOptions, links: BuilderLinks
+    ) -> None:
+        self.stack, self.console, self.options, self.links = stack, console, options, links
         self.number = 0
 
     # ---------------------------------------------------------------------------- steps
@@ -256,11 +267,11 @@ class _Tour:
     def _show(self, message: StoredMessage, kind: str) -> None:
         title = f"#{CHANNEL} · {kind}"
         self.console.print(render_message(message.blocks, message.text, title, NAMES))
+        number, link = self.links.add(f"Step {self.number}: {title}", message.blocks)
+        # A hyperlink where the terminal draws them; the file has every link either way.
+        label = Text(f"link {number}", style=Style(link=link))
         self.console.print(
-            f"   Block Kit Builder: {builder_link(message.blocks)}",
-            soft_wrap=True,
-            highlight=False,
-            markup=False,
+            Text("   Block Kit Builder: ").append(label).append(" in the links file")
         )
 
     def _api(self, method: str, path: str, body: dict[str, Any], *, expect: int) -> httpx.Response:

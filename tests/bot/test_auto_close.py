@@ -181,7 +181,7 @@ async def test_three_scheduler_processes_on_postgresql_close_each_once(
                 .all()
             )
         assert closes == Counter(ids) and sent == Counter(ids)  # each once
-        assert log_path.read_text().count("Scheduler started") == 3
+        assert log_path.read_text().count("Baton scheduler: running the timed jobs") == 3
     finally:
         await env.client.aclose()
         await lifespan.__aexit__(None, None, None)

@@ -70,5 +70,5 @@ def test_socket_mode_and_a_plain_http_url() -> None:
     refused = subprocess.run(
         [BATON, "manifest", "--url", "http://baton.acme.example"], capture_output=True, text=True
     )
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "https" in refused.stderr

@@ -167,7 +167,7 @@ async def test_three_scheduler_processes_on_postgresql_announce_each_alert_once(
             # Escalate only once all three sweep: one that started late would find the
             # at-risk mark already passed and (rightly) announce the breach alone.
             def all_sweeping() -> bool:
-                return log_path.read_text().count("Scheduler started") == 3
+                return log_path.read_text().count("Baton scheduler: running the timed jobs") == 3
 
             await eventually(all_sweeping, seconds=30, what="three schedulers to start")
             for _ in range(20):

@@ -1,15 +1,45 @@
 """`baton serve` as a newcomer runs it: a real process on a fresh SQLite file."""
 
+import itertools
 import subprocess
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from api.demo.slack_standin import StandIn
+from tests.bot.conftest import CHANNEL, MANAGERS, SIGNING_SECRET, running_standin
 from tests.conftest import TEST_SECRET_KEY, escalation_body, fresh_pg_database
 from tests.processes import BATON, clean_env, free_port, register_platform, start_serve, wait_ready
+
+HOOK_SECRET = "whsec_" + "QUJD" * 8  # 24 bytes in base64
+NOTIFICATIONS = f"""
+[[notifications]]
+kind = "webhook"
+events = ["escalation.created"]
+url = "https://ops.acme.example/baton"
+secret = "{HOOK_SECRET}"
+
+[[notifications]]
+kind = "webhook"
+events = ["sla.breached"]
+url = "https://pager.acme.example/baton"
+secret = "{HOOK_SECRET}"
+
+[[notifications]]
+kind = "slack"
+events = ["sla.breached"]
+channel = "{MANAGERS}"
+"""
+
+
+@pytest.fixture
+def slack() -> Iterator[StandIn]:
+    with running_standin() as server:
+        yield server
 
 
 @pytest.fixture
@@ -63,8 +93,70 @@ def test_serve_refuses_half_configured_slack(
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1
-    assert named in result.stderr + result.stdout
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_serve_without_slack_says_loudly_that_cards_wait(
+    served: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    base, _ = served
+    banner = _banner((tmp_path / "serve.log").read_text())
+    assert banner == [
+        f"Baton {version('baton')} serving on {base}",
+        "  database      sqlite:///baton.db",
+        "  Slack         off",
+        "  channels      none (Slack is off)",
+        "  notifications none",
+        f"  API docs      {base}/docs",
+        "warning: Slack is off (SLACK_BOT_TOKEN is not set): escalations are accepted, but "
+        "their cards wait until Slack is configured and Baton restarted.",
+    ]
+
+
+def test_serve_says_what_it_serves_and_libraries_stay_quiet(tmp_path: Path, slack: StandIn) -> None:
+    config = tmp_path / "baton.toml"
+    config.write_text(NOTIFICATIONS)
+    env = clean_env(
+        SLACK_BOT_TOKEN=slack.token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        BATON_SLACK_API_URL=slack.url,
+        BATON_ESCALATION_CHANNEL=CHANNEL,
+        BATON_MANAGERS_CHANNEL=MANAGERS,
+        BATON_CONFIG=str(config),
+        BATON_DATABASE_URL=f"sqlite:///{tmp_path}/served.db",
+        COLUMNS="80",  # a narrow terminal: each line stays whole in the log
+    )
+    port = free_port()
+    server = start_serve(tmp_path, port, env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, server)
+        # The timed jobs and the workers have started, and logged what they log at start.
+        httpx.get(f"{base}/readyz")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    log = (tmp_path / "serve.log").read_text()
+    assert _banner(log) == [
+        f"Baton {version('baton')} serving on {base}",
+        f"  database      sqlite:///{tmp_path}/served.db",
+        "  Slack         HTTP: Slack's requests go to https://YOUR-HOST/slack/events "
+        f"({base}/slack/events here), checked with SLACK_SIGNING_SECRET",
+        f"  channels      escalations {CHANNEL}; managers {MANAGERS}",
+        "  notifications 1 slack, 2 webhook",
+        f"  API docs      {base}/docs",
+    ]
+    for library in ("apscheduler", "alembic", "slack_bolt", "httpx"):
+        assert f" INFO {library}" not in log, log
+    assert "will be unused" not in log
+    assert "Traceback" not in log
+
+
+def _banner(log: str) -> list[str]:
+    """The lines before the server's own log lines."""
+    return list(itertools.takewhile(lambda line: not line[:1].isdigit(), log.splitlines()))
 
 
 def test_slack_endpoint_without_slack_says_so(served: tuple[str, dict[str, str]]) -> None:
@@ -83,7 +175,7 @@ def test_serve_refuses_worker_processes_on_sqlite(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "--workers needs PostgreSQL" in result.stderr
     assert not (tmp_path / "baton.db").exists()
 

@@ -3,6 +3,7 @@ up; every step must complete, and a broken platform must stop it with a clear me
 
 import subprocess
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -29,10 +30,13 @@ EVENTS = [
 def demo(
     cwd: Path, *args: str, env: dict[str, str] | None = None, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    scratch = cwd.with_name(cwd.name + "-tmp")  # for the demo's temporary files
+    scratch.mkdir(exist_ok=True)
     return subprocess.run(
         [BATON, "demo", *args],
         cwd=cwd,
-        env={**(env or clean_env()), "COLUMNS": "400"},  # a wide terminal: no wrapped lines
+        # A wide terminal: no wrapped lines.
+        env={**(env or clean_env()), "COLUMNS": "400", "TMPDIR": str(scratch)},
         input=stdin,
         capture_output=True,
         text=True,
@@ -63,7 +67,15 @@ def test_the_demo_walks_the_whole_lifecycle(tmp_path: Path) -> None:
     assert 'the customer receives: "Hi Lan, I can see the double charge' in result.stdout
     assert "reactions.add ✅ on Minh's reply: it reached the customer" in result.stdout
     assert "Returned to the bot by @Minh" in result.stdout
-    assert result.stdout.count("Block Kit Builder: https://app.slack.com/block-kit-builder/#") >= 5
+    # Each message's Block Kit Builder link (2,000 characters and more) is in a file of its
+    # own; the terminal gets a line a person can use.
+    assert all(len(line) < 400 for line in lines)
+    shown = [line for line in lines if line.startswith("   Block Kit Builder: link ")]
+    assert len(shown) >= 5
+    assert shown[0] == "   Block Kit Builder: link 1 in the links file"
+    [intro] = [line for line in lines if line.startswith("  links     file://")]
+    page = Path(urlparse(intro.split()[1]).path).read_text()
+    assert page.count('<a href="https://app.slack.com/block-kit-builder/#') == len(shown)
     assert "every signature verified" in result.stdout
     assert list(tmp_path.iterdir()) == []  # the temporary database is gone
 

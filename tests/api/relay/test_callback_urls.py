@@ -269,13 +269,12 @@ def _baton(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
 
 def test_cli_refuses_a_loopback_callback_and_stores_nothing(tmp_path: Path) -> None:
     added = _baton(tmp_path, "platforms", "add", "acme", "--callback-url", "https://0x7f.1/hook")
-    assert added.returncode == 1, added.stdout + added.stderr
+    assert added.returncode == 2, added.stdout + added.stderr
     assert "0x7f.1" in added.stderr
     assert "loopback" in added.stderr
+    assert "BATON_ALLOW_PRIVATE_CALLBACKS=true" in added.stderr
     assert "btn_" not in added.stdout + added.stderr
-    listed = _baton(tmp_path, "platforms", "list")
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.strip() == ""
+    assert list(tmp_path.iterdir()) == []  # refused before the database was touched
 
 
 def test_cli_registers_a_platform_once_and_keeps_no_secret_in_clear(tmp_path: Path) -> None:
@@ -300,14 +299,14 @@ def test_cli_registers_a_platform_once_and_keeps_no_secret_in_clear(tmp_path: Pa
         *("platforms", "add", "acme", "--callback-url", url, "--json"),
         BATON_ALLOW_PRIVATE_CALLBACKS="true",
     )
-    assert again.returncode == 1
+    assert again.returncode == 2
     assert "acme" in again.stderr
     assert "already exists" in again.stderr
     assert "btn_" not in again.stdout
 
     listed = _baton(tmp_path, "platforms", "list")
     assert listed.returncode == 0, listed.stderr
-    rows = listed.stdout.strip().splitlines()
+    rows = listed.stdout.strip().splitlines()[1:]  # under the header
     assert len(rows) == 1
     assert rows[0].startswith("acme") and url in rows[0]
     assert api_key not in listed.stdout and secret not in listed.stdout

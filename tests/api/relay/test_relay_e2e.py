@@ -234,7 +234,7 @@ async def test_baton_deliveries_lists_and_replays_parked_ones(
         listed = baton("list", "--failed")
         assert listed.returncode == 0, listed.stderr
         assert "escalation.created" in listed.stdout and "HTTP 500" in listed.stdout
-        assert baton("replay").returncode == 1  # neither ids nor --all-failed
+        assert baton("replay").returncode == 2  # neither ids nor --all-failed
         replayed = baton("replay", "--all-failed")
         assert "Queued 1 parked delivery again." in replayed.stdout
         assert "escalation.created" not in baton("list", "--failed").stdout
