@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from api.config import Config
 from api.http.metrics import Metrics
 from api.http.ratelimit import RateLimiter
-from api.keys import KeyCache
+from api.keys import ApiKeys
 from api.relay.callback_urls import Resolver, system_resolver
 from api.settings import Settings
 from api.slack_files import SlackFiles
@@ -26,7 +26,7 @@ class Services:
     box: SecretBox
     limiter: RateLimiter
     metrics: Metrics
-    keys: KeyCache
+    keys: ApiKeys
     resolver: Resolver = field(default=system_resolver)
     slack: SlackConfig | None = None
     homes: AppHomes | None = None  # App Homes, published and refreshed (with Slack only)

@@ -15,7 +15,7 @@ from api.http.errors import install_error_handlers
 from api.http.metrics import Metrics, MetricsMiddleware
 from api.http.ratelimit import make_rate_limiter
 from api.http.routes import escalations, files, health, slack, stats
-from api.keys import KeyCache
+from api.keys import ApiKeys
 from api.notification_config import EmailEntry, WebhookEntry
 from api.relay.callback_urls import Resolver, system_resolver
 from api.relay.file_fetch import FileFetcher
@@ -76,7 +76,7 @@ def build_services(
         box=settings.secret_box(),
         limiter=make_rate_limiter(db, config.api.rate_limit),
         metrics=metrics,
-        keys=KeyCache(db),
+        keys=ApiKeys(db),
         resolver=resolver,
         slack=slack,
         homes=build_app_homes(slack, db) if slack is not None else None,

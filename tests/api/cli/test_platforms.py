@@ -204,10 +204,6 @@ def test_a_removed_platform_keeps_its_escalations(served: tuple[str, Path]) -> N
     assert kept == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api.keys.KeyCache accepts a key it has seen for up to 30 s after its rotation",
-)
 def test_a_key_in_use_is_refused_as_soon_as_it_is_rotated(served: tuple[str, Path]) -> None:
     base, workdir = served
     key = add(workdir, "busy")["api_key"]
