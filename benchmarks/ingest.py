@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,22 +99,39 @@ class Load:
 
 
 @dataclass(frozen=True)
+class Meters:
+    """Where a run's CPU is read: the server's processes, the PostgreSQL server (SQLite works
+    in the server's process), the stand-ins'."""
+
+    server: int
+    postgres: bool = False
+    standins: int | None = None
+
+    def read(self) -> dict[str, float]:
+        """CPU seconds used so far, by ``server``, ``database`` and ``standins``."""
+        found = {"server": cpu_seconds(self.server)}
+        if self.postgres:
+            found["database"] = postgres_cpu()
+        if self.standins is not None:
+            found["standins"] = cpu_seconds(self.standins)
+        return found
+
+
+@dataclass(frozen=True)
 class Window:
     """The load, and what the machine did meanwhile."""
 
     load: Load
     wall: float  # seconds from before the generator started to after it ended
-    server_cpu: float  # seconds, the server's processes together
+    cpu: dict[str, float]  # seconds, by the names of ``Meters.read``
     cores_busy: list[float]  # each core's busy fraction
 
-    @property
-    def cpu_ms(self) -> float:
-        """The server's CPU per request answered with success."""
-        return 1000 * self.server_cpu / max(1, self.load.succeeded)
+    def cores(self, name: str) -> float | None:
+        return self.cpu[name] / self.wall if name in self.cpu else None
 
-    @property
-    def server_cores(self) -> float:
-        return self.server_cpu / self.wall
+    def ms(self, name: str) -> float | None:
+        """CPU per request answered with success."""
+        return 1000 * self.cpu[name] / max(1, self.load.succeeded) if name in self.cpu else None
 
     @property
     def generator_share(self) -> float | None:
@@ -217,8 +234,13 @@ def generate(generator: str, target: Target, connections: int, seconds: int) -> 
 def cpu_seconds(pid: int) -> float:
     """User and system time of the process and its children so far."""
     parent = psutil.Process(pid)
+    return processes_cpu([parent, *parent.children(recursive=True)])
+
+
+def processes_cpu(processes: Iterable[psutil.Process]) -> float:
+    """User and system time of ``processes`` so far (those that have ended count 0)."""
     total = 0.0
-    for process in [parent, *parent.children(recursive=True)]:
+    for process in processes:
         try:
             times = process.cpu_times()
         except psutil.NoSuchProcess:
@@ -237,15 +259,28 @@ def busy(before: list[Any], after: list[Any]) -> list[float]:
     return fractions
 
 
-def measure(generator: str, target: Target, server: int, options: argparse.Namespace) -> Window:
-    """A warm-up, then the load, with the server's CPU and the cores' use over the load."""
+def postgres_cpu() -> float:
+    """User and system time so far of the local PostgreSQL server: the postmaster, its
+    processes, and those that have ended (their times are added to the postmaster's as it
+    reaps them). Other databases' work on the server counts too."""
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "postgres" and "-D" in (process.info["cmdline"] or ()):
+            own = process.cpu_times()
+            total: float = own.user + own.system + own.children_user + own.children_system
+            return total + processes_cpu(process.children(recursive=True))
+    raise SystemExit("no PostgreSQL server process found on this machine")
+
+
+def measure(generator: str, target: Target, meters: Meters, options: argparse.Namespace) -> Window:
+    """A warm-up, then the load, with the CPU it cost and the cores' use over the load."""
     warm = generate(generator, target, *WARM_UP)
     if warm.failures:
         raise SystemExit(f"the warm-up failed {warm.failures} of {warm.requests} requests")
-    cpu, cores, started = cpu_seconds(server), psutil.cpu_times(percpu=True), time.monotonic()
+    cpu, cores, started = meters.read(), psutil.cpu_times(percpu=True), time.monotonic()
     load = generate(generator, target, options.concurrency, options.seconds)
-    wall, server_cpu = time.monotonic() - started, cpu_seconds(server) - cpu
-    return Window(load, wall, server_cpu, busy(cores, psutil.cpu_times(percpu=True)))
+    wall, spent = time.monotonic() - started, meters.read()
+    used = {name: spent[name] - cpu[name] for name in cpu}
+    return Window(load, wall, used, busy(cores, psutil.cpu_times(percpu=True)))
 
 
 # ---------------------------------------------------------------------------- servers
@@ -253,6 +288,7 @@ def measure(generator: str, target: Target, server: int, options: argparse.Names
 
 @asynccontextmanager
 async def fresh_database(kind: str, workdir: Path) -> AsyncIterator[str]:
+    """The URL of a new database of ``kind``, dropped after."""
     url, name = await databases.database(kind, workdir)
     try:
         yield url
@@ -306,9 +342,8 @@ async def run_bare(database: str, procs: int, options: argparse.Namespace) -> Wi
             server, base = start_bare(db_url, procs, workdir)
             try:
                 target = Target(f"{base}/tickets", MINIMAL, "")
-                return await asyncio.to_thread(
-                    measure, options.generator, target, server.pid, options
-                )
+                meters = Meters(server.pid, database == "postgres")
+                return await asyncio.to_thread(measure, options.generator, target, meters, options)
             finally:
                 stop(server)
 
@@ -326,8 +361,9 @@ async def run_baton(variant: Variant, bare: Window, options: argparse.Namespace)
             try:
                 url, auth = f"{base}/v1/escalations", f"Bearer {credentials['api_key']}"
                 target = Target(url, ESCALATION, auth, variant.channels)
+                meters = Meters(server.pid, variant.database == "postgres", others.pid)
                 window = await asyncio.to_thread(
-                    measure, options.generator, target, server.pid, options
+                    measure, options.generator, target, meters, options
                 )
                 drain = await drained(db_url, server.pid, options.drain)
                 created = await count_escalations(db_url)
@@ -407,18 +443,36 @@ def print_ingest(rows: list[Row]) -> None:
         )
 
 
-def print_cost(rows: list[Row]) -> None:
+def number(value: float | None, width: int, places: int = 2) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{places}f}"
+
+
+def print_cpu(rows: list[Row]) -> None:
     print(
-        f"{'run':<28}{'cores':>6}{'ms/esc':>7}{'bare ms':>8}  {'created':>8}{'events':>7}"
-        f"{'cards':>7}{'posts':>7}  {'events s':>9}{'cards s':>8}{'cores':>6}"
+        f"{'run':<28}{'cores':>6}{'ms/esc':>7}{'db ms':>7}{'stand-ins':>10}"
+        f"   {'bare cores':>10}{'ms/req':>7}{'db ms':>7}"
     )
     for row in rows:
-        d = row.drain
+        b, m = row.baton, row.bare
         print(
-            f"{row.variant!s:<28}{row.baton.server_cores:>6.2f}{row.baton.cpu_ms:>7.2f}"
-            f"{row.bare.cpu_ms:>8.2f}  {row.created:>8}{row.done.events:>7}{row.done.cards:>7}"
-            f"{row.done.posts:>7}  {seconds_or_more(d.events, d.seconds):>9}"
-            f"{seconds_or_more(d.slack, d.seconds):>8}{d.cores:>6.2f}"
+            f"{row.variant!s:<28}{number(b.cores('server'), 6)}{number(b.ms('server'), 7)}"
+            f"{number(b.ms('database'), 7)}{number(b.cores('standins'), 10)}"
+            f"   {number(m.cores('server'), 10)}{number(m.ms('server'), 7)}"
+            f"{number(m.ms('database'), 7)}"
+        )
+
+
+def print_drain(rows: list[Row]) -> None:
+    print(
+        f"{'run':<28}{'created':>8}{'events':>8}{'cards':>7}{'posts':>7}"
+        f"   {'events s':>8}{'cards s':>8}{'cores':>6}"
+    )
+    for row in rows:
+        d, done = row.drain, row.done
+        print(
+            f"{row.variant!s:<28}{row.created:>8}{done.events:>8}{done.cards:>7}{done.posts:>7}"
+            f"   {seconds_or_more(d.events, d.seconds):>8}{seconds_or_more(d.slack, d.seconds):>8}"
+            f"{d.cores:>6.2f}"
         )
 
 
@@ -433,31 +487,38 @@ def print_targets(rows: list[Row]) -> None:
         print(f"{row.variant!s:<30}ingest {ratio:.2f}x bare   target >= 0.6x  {met}{goal}")
     for row in rows:
         if row.variant.database == "postgres":
-            cpu = row.baton.cpu_ms
+            cpu = row.baton.ms("server") or 0.0
             print(
                 f"{row.variant!s:<30}CPU {cpu:.2f} ms/escalation   target <= 3 ms  "
                 f"{verdict(cpu <= TARGET_CPU_MS)} (cards {row.done.cards}/{row.created} posted)"
             )
 
 
-def report(rows: list[Row], options: argparse.Namespace) -> None:
+def report(rows: list[Row], options: argparse.Namespace, load_before: float) -> None:
+    print(
+        f"\nLoad average (1 min) before the runs {load_before:.2f}, after them "
+        f"{os.getloadavg()[0]:.2f} (the runs add to it themselves)."
+    )
     print(
         f"\nIngest: concurrency {options.concurrency} for {options.seconds} s, loaded by "
-        f"{options.generator}; Baton on core {BATON_CPU}, the load and stand-ins on core "
-        f"{LOAD_CPU}, PostgreSQL's server on either. gen %: the generator's CPU, as a share "
-        "of its core (Baton's run/the bare one's; - for wrk); core 0 %: how busy that core "
-        "was."
+        f"{options.generator}; the servers on core {BATON_CPU}, the load and the stand-ins on "
+        f"core {LOAD_CPU}, PostgreSQL's server on either. gen %: the generator's CPU, as a "
+        "share of its core; core 0 %: how busy that core was (Baton's run/the bare one's)."
     )
     print_ingest(rows)
     print(
-        "\nCost: cores, ms/esc: Baton's CPU during the load, in cores and per escalation "
-        "answered; bare ms: the bare endpoint's per request. By the end of the drain: "
-        "escalations created (the warm-up's too), escalation.created events accepted, "
-        "escalations with a card, chat.postMessage calls answered. events s, cards s: "
-        "seconds after the load until nothing was pending for the platform, for Slack (>N: "
-        f"not within --drain {options.drain:.0f}); cores: Baton's CPU meanwhile."
+        "\nCPU during the load: Baton's, in cores and ms per escalation created; the "
+        "PostgreSQL server's per escalation; the stand-ins' process, in cores; "
+        "the same for the bare endpoint, per request."
     )
-    print_cost(rows)
+    print_cpu(rows)
+    print(
+        f"\nDrain, up to {options.drain:.0f} s after the load: escalations created (the "
+        "warm-up's too), escalation.created events the platform accepted, escalations with "
+        "a card, chat.postMessage calls answered, all by the end; seconds until nothing was "
+        "pending for the platform and for Slack (>N: not by the end); Baton's CPU meanwhile."
+    )
+    print_drain(rows)
     print("\nTargets (issue 21)")
     print_targets(rows)
 
@@ -495,7 +556,8 @@ def main() -> None:
     if shutil.which("taskset") is None:
         raise SystemExit("taskset is needed (util-linux)")
     options.generator = pick_generator(options.load)
-    report(asyncio.run(run_all(options)), options)
+    load_before = os.getloadavg()[0]
+    report(asyncio.run(run_all(options)), options, load_before)
 
 
 if __name__ == "__main__":
