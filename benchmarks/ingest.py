@@ -44,6 +44,7 @@ from benchmarks.stack import (  # noqa: E402
     register_platform,
     serve,
     stop,
+    warn_without_autovacuum,
     write_config,
 )
 from benchmarks.standins import Counts, StandIns  # noqa: E402
@@ -532,6 +533,8 @@ def variants(options: argparse.Namespace) -> list[tuple[str, int]]:
 
 
 async def run_all(options: argparse.Namespace) -> list[Row]:
+    if "postgres" in options.databases:
+        await warn_without_autovacuum()
     rows = []
     for database, procs in variants(options):
         bare = await run_bare(database, procs, options)
