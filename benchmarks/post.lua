@@ -1,4 +1,5 @@
--- wrk script: POST a JSON body (WRK_BODY, with %s for a unique conversation id).
+-- wrk script: POST a JSON body (LOAD_BODY) with "{id}" replaced by a unique id and
+-- "{channel}" by a number counting round LOAD_CHANNELS; benchmarks/load.py does the same.
 local threads = 0
 local counter = 0
 
@@ -9,14 +10,16 @@ end
 
 function init(args)
   wrk.headers["Content-Type"] = "application/json"
-  local auth = os.getenv("WRK_AUTH")
+  local auth = os.getenv("LOAD_AUTH")
   if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 end
 
 request = function()
   counter = counter + 1
-  local id = (os.getenv("WRK_RUN") or "run") .. "_" .. tid .. "_" .. counter
-  return wrk.format("POST", nil, nil, string.format(os.getenv("WRK_BODY"), id))
+  local id = (os.getenv("LOAD_RUN") or "run") .. "_" .. tid .. "_" .. counter
+  local channel = tostring(counter % tonumber(os.getenv("LOAD_CHANNELS") or "1"))
+  local body = os.getenv("LOAD_BODY"):gsub("{id}", id):gsub("{channel}", channel)
+  return wrk.format("POST", nil, nil, body)
 end
 
 done = function(summary, latency, requests)

@@ -8,12 +8,13 @@ import asyncio
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,6 @@ from api.demo.loopback import LoopbackServer  # noqa: E402
 from api.demo.slack_requests import SlackRequest, SlackSigner  # noqa: E402
 from api.demo.slack_standin import BOT_USER, StandIn, StoredMessage  # noqa: E402
 from benchmarks.databases import PG_ADMIN, database, drop  # noqa: E402
-from benchmarks.ingest import BODY, free_port  # noqa: E402
 from storage.sealing import new_secret_key  # noqa: E402
 
 BATON = Path(sys.executable).parent / "baton"
@@ -42,6 +42,35 @@ SIGNING_SECRET = "bench-signing-secret-0123456789ab"
 CHANNEL = "C0BENCH"
 AGENTS = [f"U0AGENT{n:02d}" for n in range(10)]
 SLACK_TIMEOUT = 3.0  # Slack gives up on an answer after three seconds
+
+# What a bot sends: a customer, a reason, and a two-message transcript.
+BODY: dict[str, Any] = {
+    "customer": {"id": "cust_19", "name": "Nguyen Van A", "locale": "vi"},
+    "channel": "whatsapp",
+    "reason": "gate_failure",
+    "reason_detail": "3x gate failure",
+    "priority": "high",
+    "confidence": 35,
+    "transcript": [
+        {
+            "role": "customer",
+            "content": "I want to complain about my order",
+            "timestamp": "2026-03-12T10:00:00Z",
+        },
+        {
+            "role": "assistant",
+            "content": "Let me connect you with our team!",
+            "timestamp": "2026-03-12T10:05:00Z",
+        },
+    ],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 # ------------------------------------------------------------------------------ Slack
@@ -126,6 +155,17 @@ class TimedSlack(StandIn):
         return self.messages[(post.channel, post.ts)]
 
 
+def slack_standin(channels: Iterable[str] = (), **kwargs: Any) -> TimedSlack:
+    """The stand-in Slack, started, with ``CHANNEL`` and ``channels``, the bot and ``AGENTS``
+    in every one; ``kwargs`` go to ``TimedSlack``."""
+    members = {BOT_USER, *AGENTS}
+    channels = {c: set(members) for c in {CHANNEL, *channels}}
+    users = {a: person(a) for a in AGENTS}
+    slack = TimedSlack(channels=channels, users=users, **kwargs)
+    slack.start()
+    return slack
+
+
 def person(user_id: str) -> dict[str, Any]:
     name = f"Agent {user_id[-2:]}"
     return {
@@ -158,6 +198,11 @@ class Platform:
     def got(self, kind: str, escalation_id: str) -> bool:
         with self._lock:
             return escalation_id in self.events.get(kind, ())
+
+    def count(self, kind: str) -> int:
+        """How many escalations it accepted a ``kind`` event for."""
+        with self._lock:
+            return len(self.events.get(kind, ()))
 
     async def _handle(self, request: Request) -> Response:
         try:
@@ -239,7 +284,7 @@ def write_config(workdir: Path, routes: dict[str, str], extra: str = "") -> Path
     return config
 
 
-def baton_env(db_url: str, config: Path, slack: StandIn) -> dict[str, str]:
+def baton_env(db_url: str, config: Path, slack_url: str, slack_token: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "SLACK_"))}
     return {
         **env,
@@ -248,9 +293,9 @@ def baton_env(db_url: str, config: Path, slack: StandIn) -> dict[str, str]:
         "BATON_SECRET_KEY": new_secret_key(),
         "BATON_ALLOW_PRIVATE_CALLBACKS": "true",
         "BATON_LOG_LEVEL": "WARNING",
-        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_BOT_TOKEN": slack_token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "BATON_SLACK_API_URL": slack.url,
+        "BATON_SLACK_API_URL": slack_url,
         "BATON_ESCALATION_CHANNEL": CHANNEL,
     }
 
@@ -274,13 +319,19 @@ def register_platform(env: dict[str, str], callback_url: str) -> dict[str, str]:
     return credentials
 
 
-def serve(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """``baton serve`` on a free port, its output in ``workdir/serve.log`` (a file: a full
-    pipe would stall a long run)."""
+def serve(
+    workdir: Path, env: dict[str, str], *, workers: int = 1, cpus: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """``baton serve`` on a free port (``--workers``; with ``cpus``, pinned to those cores by
+    taskset), its output in ``workdir/serve.log`` (a file: a full pipe would stall a long
+    run)."""
     port = free_port()
+    command = [str(BATON), "serve", "--port", str(port), "--workers", str(workers)]
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
     with (workdir / "serve.log").open("a") as log:
         server = subprocess.Popen(
-            [BATON, "serve", "--port", str(port)],
+            command,
             cwd=workdir,
             env=env,
             stdout=log,
@@ -343,12 +394,7 @@ async def running(
     Cards go to ``CHANNEL`` unless a customer channel in ``routes`` names another Slack
     channel."""
     routes = routes or {}
-    members = {BOT_USER, *AGENTS}
-    channels = {c: set(members) for c in {CHANNEL, *routes.values()}}
-    users = {a: person(a) for a in AGENTS}
-    slack = TimedSlack(
-        channels=channels, users=users, post_interval=post_interval, latency=slack_latency
-    ).start()
+    slack = slack_standin(routes.values(), post_interval=post_interval, latency=slack_latency)
     platform = Platform().start()
     db_url, db_name = await database(kind, workdir)
     if db_name is not None:
@@ -356,7 +402,8 @@ async def running(
     server = None
     stack = None
     try:
-        env = baton_env(db_url, write_config(workdir, routes, extra_config), slack)
+        config = write_config(workdir, routes, extra_config)
+        env = baton_env(db_url, config, slack.url, slack.token)
         credentials = register_platform(env, platform.url)
         platform.secret = credentials["webhook_secret"]
         server, base = serve(workdir, env)
