@@ -277,3 +277,13 @@ def receiver() -> Iterator[Receiver]:
         yield server
     finally:
         server.stop()
+
+
+# The tests that take tens of seconds each (real processes, replicas, whole commands), run
+# first: over two workers the short ones then fill in around them, instead of one worker
+# finishing a long test alone at the end.
+_LONG_FIRST = ("tests/faults/", "tests/test_readme.py", "tests/api/cli/test_one_server.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(_LONG_FIRST))
