@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import os
 import re
+from abc import ABC, abstractmethod
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
@@ -38,7 +39,7 @@ _MENTION = re.compile(r"^(here|channel|S[A-Z0-9]{2,}|[UW][A-Z0-9]{2,})$")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
-class _Entry(BaseModel):
+class _Entry(BaseModel, ABC):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str  # each kind narrows it to its name
@@ -53,9 +54,9 @@ class _Entry(BaseModel):
         digest = hashlib.sha256(self._destination().encode()).hexdigest()[:12]
         return f"{self.kind}-{digest}"
 
+    @abstractmethod
     def _destination(self) -> str:
         """Where the entry sends, as one string."""
-        raise NotImplementedError
 
     def _hourly(self) -> bool:
         return False
