@@ -69,39 +69,26 @@ async def deliver(
 ) -> Outcome:
     """POST ``body`` to ``url``, signed; never raises for what the network or the receiver
     does."""
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    sent_at = datetime.fromtimestamp(time.time(), UTC)
     try:
-        return await _post(http, url, signer, message_id, body, allow_private, resolver, now)
+        target = await pinned(url, allow_private=allow_private, resolver=resolver)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": signer.sign(message_id, sent_at, content),
+            "host": target.host,
+        }
+        response = await http.post(
+            target.url, content=content.encode(), headers=headers, extensions=target.extensions
+        )
     except UnsafeCallbackUrl as exc:
         return Outcome(False, f"address refused: {exc}")
     except httpx.TimeoutException as exc:
         return Outcome(False, f"timed out ({type(exc).__name__})")
     except httpx.HTTPError as exc:
         return Outcome(False, f"{type(exc).__name__}: {exc}")
-
-
-async def _post(
-    http: httpx.AsyncClient,
-    url: str,
-    signer: Webhook,
-    message_id: str,
-    body: Mapping[str, Any],
-    allow_private: bool,
-    resolver: Resolver,
-    now: datetime,
-) -> Outcome:
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    sent_at = datetime.fromtimestamp(time.time(), UTC)
-    target = await pinned(url, allow_private=allow_private, resolver=resolver)
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": signer.sign(message_id, sent_at, content),
-        "host": target.host,
-    }
-    response = await http.post(
-        target.url, content=content.encode(), headers=headers, extensions=target.extensions
-    )
     if 200 <= response.status_code < 300:
         return Outcome(True)
     wait = retry_after(response.headers.get("retry-after"), now)
